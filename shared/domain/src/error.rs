@@ -29,9 +29,7 @@ pub enum DomainError {
 
     /// Two different events claim one lane position. One region alone writes its lane (with a
     /// conditional append), so this means a second writer or a corrupted store.
-    #[error(
-        "lane conflict in order {order_id}: {region} seq {seq} holds event {existing}, not {incoming}"
-    )]
+    #[error("lane conflict in order {order_id}: {region} seq {seq} holds event {existing}, not {incoming}")]
     LaneConflict {
         order_id: Uuid,
         region: Region,
@@ -51,8 +49,5 @@ pub enum DomainError {
     UnsupportedSchemaVersion { version: u16, supported: u16 },
 
     #[error("order {order_id} cannot be cancelled: it is {status}")]
-    CannotCancel {
-        order_id: Uuid,
-        status: OrderStatus,
-    },
+    CannotCancel { order_id: Uuid, status: OrderStatus },
 }

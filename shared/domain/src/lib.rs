@@ -27,8 +27,8 @@ pub use event::{LineItem, OrderEvent, ShippingAddress};
 pub use fold::apply;
 pub use money::{Money, is_currency_code};
 pub use place::{
-    FieldError, MAX_ITEMS, MAX_QUANTITY, ORDER_ID_NAMESPACE, PlaceOrderRequest, PricingError,
-    RequestedItem, order_id_for, price_order, validate_place_order,
+    FieldError, MAX_ITEMS, MAX_QUANTITY, ORDER_ID_NAMESPACE, PlaceOrderRequest, PricingError, RequestedItem,
+    order_id_for, price_order, validate_place_order,
 };
 pub use region::Region;
 pub use saga::{SagaStep, decide_cancel};

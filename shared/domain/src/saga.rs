@@ -21,6 +21,8 @@ pub enum SagaStep {
 }
 
 impl OrderState {
+    /// Total over every state, and `Done` exactly when `is_final` holds, so a worker never
+    /// parks an order that still needs a step.
     pub fn next_saga_step(&self) -> SagaStep {
         if self.status.is_terminal() {
             let compensation = self.compensation();
@@ -30,38 +32,36 @@ impl OrderState {
                 SagaStep::Done
             };
         }
-        if let Some(reason) = self.refusal() {
-            return SagaStep::Reject { reason };
+        if self.status == OrderStatus::Confirmed {
+            return SagaStep::Done;
         }
+        let reject = |reason: String| SagaStep::Reject { reason };
+        // The fold lets a held reservation or authorization outrank a refusal, so a refusal
+        // seen here means nothing is held on that side.
         match (&self.stock, &self.payment) {
+            (
+                StockState::Rejected {
+                    sku,
+                    requested,
+                    available,
+                },
+                _,
+            ) => reject(format!(
+                "insufficient stock for {sku}: requested {requested}, available {available}"
+            )),
+            (_, PaymentState::Declined { reason }) => reject(format!("payment declined: {reason}")),
+            // Only compensation releases or voids, and only for terminal orders: a live order
+            // in this shape has lost what it needs, so it ends rather than acquiring anew.
+            (StockState::Released { .. }, _) => {
+                reject("stock reservation released before confirmation".to_owned())
+            }
+            (_, PaymentState::Voided { .. }) => {
+                reject("payment authorization voided before confirmation".to_owned())
+            }
             (StockState::None, _) => SagaStep::ReserveStock,
             (StockState::Reserved { .. }, PaymentState::None) => SagaStep::AuthorizePayment,
-            (StockState::Reserved { .. }, PaymentState::Authorized { .. })
-                if self.status != OrderStatus::Confirmed =>
-            {
-                SagaStep::Confirm
-            }
-            _ => SagaStep::Done,
+            (StockState::Reserved { .. }, PaymentState::Authorized { .. }) => SagaStep::Confirm,
         }
-    }
-
-    /// Why stock or payment refused the order, if one did. The fold lets a held reservation or
-    /// authorization outrank a refusal, so a refusal seen here means nothing is held there.
-    fn refusal(&self) -> Option<String> {
-        if let StockState::Rejected {
-            sku,
-            requested,
-            available,
-        } = &self.stock
-        {
-            return Some(format!(
-                "insufficient stock for {sku}: requested {requested}, available {available}"
-            ));
-        }
-        if let PaymentState::Declined { reason } = &self.payment {
-            return Some(format!("payment declined: {reason}"));
-        }
-        None
     }
 }
 

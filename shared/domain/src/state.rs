@@ -73,16 +73,9 @@ pub enum StockState {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum PaymentState {
     None,
-    Authorized {
-        authorization_id: String,
-        amount: Money,
-    },
-    Declined {
-        reason: String,
-    },
-    Voided {
-        authorization_id: String,
-    },
+    Authorized { authorization_id: String, amount: Money },
+    Declined { reason: String },
+    Voided { authorization_id: String },
 }
 
 /// The effects to undo. Derived from the state on every read instead of stored, so it can never
@@ -135,9 +128,7 @@ impl OrderState {
         Compensation {
             release_stock: matches!(self.stock, StockState::Reserved { .. }),
             void_payment: match &self.payment {
-                PaymentState::Authorized {
-                    authorization_id, ..
-                } => Some(authorization_id.clone()),
+                PaymentState::Authorized { authorization_id, .. } => Some(authorization_id.clone()),
                 _ => None,
             },
         }

@@ -67,9 +67,7 @@ impl OrderStream {
             return if known.origin_region == e.origin_region && known.seq == e.seq {
                 Ok(false)
             } else {
-                Err(DomainError::EventIdReused {
-                    event_id: e.event_id,
-                })
+                Err(DomainError::EventIdReused { event_id: e.event_id })
             };
         }
         let lane = self.lanes.entry(e.origin_region.clone()).or_default();
@@ -181,9 +179,7 @@ pub fn next_envelope(
         origin_region: region.clone(),
         seq,
         causal,
-        occurred_at: now
-            .duration_trunc(TimeDelta::milliseconds(1))
-            .unwrap_or(now),
+        occurred_at: now.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(now),
         payload: event,
     }
 }

@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use orders_domain::{
-    Compensation, EventEnvelope, OrderEvent, OrderState, OrderStatus, OrderStream, PaymentState,
-    Region, StockState,
+    Compensation, EventEnvelope, OrderEvent, OrderState, OrderStatus, OrderStream, PaymentState, Region,
+    StockState,
 };
 
 /// An order placed in eu, then reserved and authorized there: the usual starting point.
@@ -67,7 +67,12 @@ fn progress_never_moves_the_status_backwards() {
         (&us, reserved(1)),
     );
     assert_eq!(state.status, OrderStatus::Confirmed);
-    assert_eq!(state.stock, StockState::Reserved { reservation_id: uuid::Uuid::from_u128(1) });
+    assert_eq!(
+        state.stock,
+        StockState::Reserved {
+            reservation_id: uuid::Uuid::from_u128(1)
+        }
+    );
 }
 
 #[test]
@@ -114,7 +119,12 @@ fn a_cancel_after_confirmation_cancels_and_asks_to_void_the_authorization() {
     );
     let state = stream.state().unwrap().unwrap();
     assert_eq!(state.status, OrderStatus::Cancelled);
-    assert_eq!(state.stock, StockState::Released { reservation_id: uuid::Uuid::from_u128(1) });
+    assert_eq!(
+        state.stock,
+        StockState::Released {
+            reservation_id: uuid::Uuid::from_u128(1)
+        }
+    );
     assert_eq!(
         state.payment,
         PaymentState::Voided {
@@ -205,7 +215,8 @@ fn refusals_are_recorded_without_rejecting_the_order() {
     assert_eq!(state.status, OrderStatus::Placed);
     assert!(matches!(state.stock, StockState::Rejected { available: 1, .. }));
 
-    let mut stream = authorized_order(&mut Log::new());
+    let mut log = Log::new();
+    let mut stream = authorized_order(&mut log);
     let declined = OrderEvent::PaymentDeclined {
         reason: "card expired".into(),
     };
@@ -230,7 +241,12 @@ fn a_reservation_outranks_a_concurrent_stock_rejection_in_either_order() {
         let mut base = OrderStream::new(order_id());
         log.append(&mut base, &eu, placed());
         let state = concurrently(&mut log, &base, (a, reserved(5)), (b, refusal()));
-        assert_eq!(state.stock, StockState::Reserved { reservation_id: uuid::Uuid::from_u128(5) });
+        assert_eq!(
+            state.stock,
+            StockState::Reserved {
+                reservation_id: uuid::Uuid::from_u128(5)
+            }
+        );
     }
 }
 
@@ -246,7 +262,9 @@ fn an_authorization_outranks_a_concurrent_decline_in_either_order() {
         log.append(&mut base, &eu, placed());
         log.append(&mut base, &eu, reserved(1));
         let state = concurrently(&mut log, &base, (a, authorized("auth-2")), (b, decline()));
-        assert!(matches!(state.payment, PaymentState::Authorized { ref authorization_id, .. } if authorization_id == "auth-2"));
+        assert!(
+            matches!(state.payment, PaymentState::Authorized { ref authorization_id, .. } if authorization_id == "auth-2")
+        );
     }
 }
 

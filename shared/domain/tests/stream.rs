@@ -3,9 +3,7 @@
 mod common;
 
 use common::*;
-use orders_domain::{
-    DomainError, OrderEvent, OrderStatus, OrderStream, VersionVector, next_envelope,
-};
+use orders_domain::{DomainError, OrderEvent, OrderStatus, OrderStream, VersionVector, next_envelope};
 
 #[test]
 fn an_empty_stream_has_no_state() {
@@ -40,9 +38,7 @@ fn events_whose_placement_is_not_visible_make_the_stream_incomplete() {
     late.insert(cancel).unwrap();
     assert_eq!(
         late.state(),
-        Err(DomainError::IncompleteStream {
-            order_id: order_id()
-        })
+        Err(DomainError::IncompleteStream { order_id: order_id() })
     );
 }
 
@@ -118,10 +114,7 @@ fn an_event_of_another_order_is_refused() {
     let other = OrderStream::new(uuid::Uuid::from_u128(42));
     let e = next_envelope(&other, &eu, placed(), event_id(1), at(1));
     let mut stream = OrderStream::new(order_id());
-    assert!(matches!(
-        stream.insert(e),
-        Err(DomainError::OrderMismatch { .. })
-    ));
+    assert!(matches!(stream.insert(e), Err(DomainError::OrderMismatch { .. })));
 }
 
 #[test]
@@ -200,9 +193,7 @@ fn ordered_sorts_by_causal_sum_then_region_then_seq() {
     let (mut eu_view, mut us_view) = (base.clone(), base);
     let from_us = log.append(&mut us_view, &us, cancelled("x"));
     let from_eu = log.append(&mut eu_view, &eu, reserved(1));
-    let merged =
-        OrderStream::from_events(order_id(), [from_us.clone(), p.clone(), from_eu.clone()])
-            .unwrap();
+    let merged = OrderStream::from_events(order_id(), [from_us.clone(), p.clone(), from_eu.clone()]).unwrap();
     let ids: Vec<_> = merged.ordered().iter().map(|e| e.event_id).collect();
     // Both later events have sum 2; "eu" sorts before "us".
     assert_eq!(ids, [p.event_id, from_eu.event_id, from_us.event_id]);

@@ -21,3 +21,21 @@ pub async fn register(session: &Session, key: &str, client_id: &str) -> Result<(
         .map_err(|e| StoreError::query("register api key", e))?;
     Ok(())
 }
+
+/// The client a key hash belongs to, if any.
+pub async fn lookup(session: &Session, key_hash: &str) -> Result<Option<String>, StoreError> {
+    let result = session
+        .query_unpaged(
+            "SELECT client_id FROM orders.api_keys WHERE key_hash = ?",
+            (key_hash,),
+        )
+        .await
+        .map_err(|e| StoreError::query("look up api key", e))?;
+    let rows = result
+        .into_rows_result()
+        .map_err(|e| StoreError::query("look up api key", e))?;
+    Ok(rows
+        .maybe_first_row::<(String,)>()
+        .map_err(|e| StoreError::query("look up api key", e))?
+        .map(|(c,)| c))
+}

@@ -1,9 +1,20 @@
-//! The CQL side of the system: sessions pinned to one datacenter, schema, event lanes, projections.
+//! The CQL side of the system: sessions pinned to one datacenter, schema, the event store with its
+//! outbox, projections, catalog, idempotency records and API keys.
 pub mod api_keys;
+pub mod catalog;
+pub mod customers;
+pub mod events;
+pub mod idempotency;
+pub mod outbox;
 pub mod schema;
 pub mod session;
 
+pub use events::{Appended, Durability, EventStore};
 pub use session::{StoreConfig, connect};
+
+use scylla::response::query_result::QueryResult;
+use scylla::value::{CqlValue, Row};
+use uuid::Uuid;
 
 /// Everything that can go wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +32,17 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("append of order {order_id} at seq {seq} failed")]
+    Append {
+        order_id: Uuid,
+        seq: u64,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("event {event_id} cannot be encoded: {detail}")]
+    Encode { event_id: Uuid, detail: String },
+    #[error("stored events of order {order_id} cannot be read: {detail}")]
+    Decode { order_id: Uuid, detail: String },
     #[error("schema file {path}: {detail}")]
     Schema { path: String, detail: String },
 }
@@ -32,4 +54,16 @@ impl StoreError {
             source: Box::new(source),
         }
     }
+}
+
+/// Whether a lightweight transaction applied: its first column is `[applied]`; when it did not
+/// apply, the current values follow.
+pub(crate) fn lwt_applied(result: QueryResult) -> Result<bool, StoreError> {
+    let rows = result
+        .into_rows_result()
+        .map_err(|e| StoreError::query("lwt result", e))?;
+    let row = rows
+        .first_row::<Row>()
+        .map_err(|e| StoreError::query("lwt result", e))?;
+    Ok(matches!(row.columns.first(), Some(Some(CqlValue::Boolean(true)))))
 }

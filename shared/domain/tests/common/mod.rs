@@ -3,8 +3,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use orders_domain::{
-    EventEnvelope, LineItem, Money, OrderEvent, OrderStream, Region, ShippingAddress,
-    next_envelope,
+    EventEnvelope, LineItem, Money, OrderEvent, OrderStream, Region, ShippingAddress, next_envelope,
 };
 use uuid::Uuid;
 
@@ -130,12 +129,7 @@ impl Log {
     }
 
     /// `region` appends `event` to its lane with what `stream` shows it, and keeps it.
-    pub fn append(
-        &mut self,
-        stream: &mut OrderStream,
-        region: &Region,
-        event: OrderEvent,
-    ) -> EventEnvelope {
+    pub fn append(&mut self, stream: &mut OrderStream, region: &Region, event: OrderEvent) -> EventEnvelope {
         let n = self.next;
         self.next += 1;
         let e = next_envelope(stream, region, event, event_id(n), at(n as i64));

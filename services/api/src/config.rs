@@ -1,0 +1,109 @@
+//! The API's configuration: built-in defaults overridden by `ORDERS_*` environment variables.
+use std::fmt;
+
+use orders_domain::Region;
+use orders_journal::CrashPoint;
+use orders_store::Durability;
+
+/// A value that must never reach a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `ORDERS_REGION`: this region's name, also its datacenter name.
+    pub region: Region,
+    /// `ORDERS_LISTEN`: the HTTP address.
+    pub listen: String,
+    /// `ORDERS_CASSANDRA`: a CQL node of this region's datacenter.
+    pub cassandra: String,
+    /// `ORDERS_KAFKA`: this region's Kafka bootstrap servers.
+    pub kafka: String,
+    /// `ORDERS_DURABILITY`: `local` (default) or `global`.
+    pub durability: Durability,
+    /// `ORDERS_OPS_TOKEN`: the operator token for /admin.
+    pub ops_token: Option<Secret>,
+    /// `ORDERS_CRASH_POINT`: `never` (default) or `after_append`; only for the no-loss test.
+    pub crash_point: CrashPoint,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {detail}")]
+pub struct ConfigError {
+    variable: &'static str,
+    detail: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let var = |name: &'static str, default: &str| get(name).unwrap_or_else(|| default.to_string());
+        let region = Region::new(var("ORDERS_REGION", "eu")).map_err(|e| ConfigError {
+            variable: "ORDERS_REGION",
+            detail: e.to_string(),
+        })?;
+        let durability = var("ORDERS_DURABILITY", "local")
+            .parse()
+            .map_err(|detail| ConfigError {
+                variable: "ORDERS_DURABILITY",
+                detail,
+            })?;
+        let crash_point = match var("ORDERS_CRASH_POINT", "never").as_str() {
+            "never" => CrashPoint::Never,
+            "after_append" => CrashPoint::AfterAppend,
+            other => {
+                return Err(ConfigError {
+                    variable: "ORDERS_CRASH_POINT",
+                    detail: format!("must be never or after_append, not {other:?}"),
+                });
+            }
+        };
+        Ok(Config {
+            region,
+            listen: var("ORDERS_LISTEN", "127.0.0.1:8081"),
+            cassandra: var("ORDERS_CASSANDRA", "127.0.0.2:9042"),
+            kafka: var("ORDERS_KAFKA", "127.0.0.1:19092"),
+            durability,
+            ops_token: get("ORDERS_OPS_TOKEN").filter(|t| !t.is_empty()).map(Secret),
+            crash_point,
+            max_body_bytes: 64 * 1024,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_region_eu_with_local_durability() {
+        let c = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(c.region.as_str(), "eu");
+        assert_eq!(c.durability, Durability::Local);
+        assert_eq!(c.crash_point, CrashPoint::Never);
+    }
+
+    #[test]
+    fn an_unknown_durability_is_refused_with_the_variable_named() {
+        let e =
+            Config::from_lookup(|k| (k == "ORDERS_DURABILITY").then(|| "sometimes".to_string())).unwrap_err();
+        assert!(e.to_string().starts_with("ORDERS_DURABILITY"), "{e}");
+    }
+
+    #[test]
+    fn the_ops_token_never_prints() {
+        let c = Config::from_lookup(|k| (k == "ORDERS_OPS_TOKEN").then(|| "s3cret".to_string())).unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

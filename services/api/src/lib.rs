@@ -1,0 +1,142 @@
+//! The orders API of one region: `build` wires configuration to the store, journal and routes;
+//! `run` serves until shutdown. Tests run exactly this code.
+pub mod auth;
+pub mod config;
+pub mod problem;
+pub mod resource;
+mod routes;
+pub mod telemetry;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use orders_domain::Money;
+use orders_journal::Journal;
+use orders_store::catalog::CatalogItem;
+use orders_store::customers::Customers;
+use orders_store::idempotency::Idempotency;
+use orders_store::{StoreConfig, StoreError};
+use scylla::client::session::Session;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+/// Everything a request handler needs.
+pub struct AppState {
+    pub config: Config,
+    pub session: Arc<Session>,
+    pub journal: Arc<Journal>,
+    pub idempotency: Idempotency,
+    pub customers: Customers,
+    pub keys: auth::KeyCache,
+    catalog: RwLock<Arc<Catalog>>,
+}
+
+/// The catalog as the API prices from it: refreshed in the background, read without a query.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub items: Vec<CatalogItem>,
+    by_sku: HashMap<String, Money>,
+}
+
+impl Catalog {
+    fn new(items: Vec<CatalogItem>) -> Self {
+        let by_sku = items.iter().map(|i| (i.sku.clone(), i.price.clone())).collect();
+        Catalog { items, by_sku }
+    }
+    pub fn price(&self, sku: &str) -> Option<Money> {
+        self.by_sku.get(sku).cloned()
+    }
+}
+
+impl AppState {
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().expect("catalog lock").clone()
+    }
+
+    async fn refresh_catalog(&self) -> Result<(), StoreError> {
+        let items = orders_store::catalog::all(&self.session).await?;
+        *self.catalog.write().expect("catalog lock") = Arc::new(Catalog::new(items));
+        Ok(())
+    }
+}
+
+pub struct App {
+    pub state: Arc<AppState>,
+}
+
+/// Connects to the region's datacenter and Kafka and prepares everything; fails fast with the reason.
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    let store = StoreConfig::new(config.cassandra.clone(), config.region.as_str());
+    let session = orders_store::connect(&store)
+        .await
+        .context("connecting to the database")?;
+    let journal = Journal::new(
+        session.clone(),
+        config.region.clone(),
+        &config.kafka,
+        config.durability,
+        config.crash_point,
+    )
+    .await
+    .context("preparing the journal")?;
+    let state = Arc::new(AppState {
+        idempotency: Idempotency::new(session.clone(), config.region.as_str()).await?,
+        customers: Customers::new(session.clone()).await?,
+        keys: auth::KeyCache::default(),
+        catalog: RwLock::new(Arc::new(Catalog::default())),
+        journal,
+        session,
+        config,
+    });
+    state.refresh_catalog().await.context("loading the catalog")?;
+    Ok(App { state })
+}
+
+/// Serves until `shutdown` is cancelled, then drains in-flight requests (at most 10 s).
+pub async fn run(app: App, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let state = app.state;
+    tracing::info!(
+        region = %state.config.region,
+        address = %listener.local_addr()?,
+        durability = ?state.config.durability,
+        "orders api listening"
+    );
+    tokio::spawn(
+        state
+            .journal
+            .clone()
+            .run_relay(Duration::from_secs(1), shutdown.clone()),
+    );
+    tokio::spawn(refresh_catalog_every(
+        state.clone(),
+        Duration::from_secs(30),
+        shutdown.clone(),
+    ));
+    let router = routes::router(state);
+    let graceful = shutdown.clone();
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(async move { graceful.cancelled().await });
+    tokio::select! {
+        result = server => result.context("http server")?,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(Duration::from_secs(10)).await } => {
+            tracing::warn!("in-flight requests did not finish within 10 s; exiting");
+        }
+    }
+    Ok(())
+}
+
+async fn refresh_catalog_every(state: Arc<AppState>, every: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Err(error) = state.refresh_catalog().await {
+            tracing::warn!(%error, "catalog refresh failed; keeping the last one");
+        }
+    }
+}

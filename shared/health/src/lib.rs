@@ -1,0 +1,1 @@
+//! Health checks, lag evaluation and the health model shared by every service.

@@ -1,0 +1,175 @@
+//! The journal: appends an order's events to the event store and gets every appended event onto
+//! the region's `orders` topic, with no loss between the two writes.
+//!
+//! An append writes the outbox row (the intent), then the event with optimistic concurrency. On
+//! success the event is published at once and its outbox row deleted; if the process dies between
+//! the append and the produce, the relay finds the row, checks the event is really in the store,
+//! and publishes it. Consumers dedupe by event id, so a row published twice is harmless
+//! (docs/decisions/0002-outbox.md).
+mod relay;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orders_domain::{EventEnvelope, Region};
+use orders_log::ORDERS_TOPIC;
+use orders_store::outbox::Outbox;
+use orders_store::{Appended, Durability, EventStore, StoreError};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tracing::{debug, warn};
+
+pub use relay::RelayStats;
+
+/// Kafka headers every published event carries.
+pub const HEADER_EVENT_ID: &str = "event_id";
+pub const HEADER_EVENT_TYPE: &str = "event_type";
+pub const HEADER_ORIGIN_REGION: &str = "origin_region";
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("event {event_id} cannot be encoded")]
+    Encode {
+        event_id: uuid::Uuid,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("kafka producer for {bootstrap}")]
+    Producer {
+        bootstrap: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+}
+
+/// A deliberate crash point, for the test that proves no event is lost between the two writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CrashPoint {
+    #[default]
+    Never,
+    /// Abort the process right after the event is in the store, before it is produced to Kafka.
+    AfterAppend,
+}
+
+pub struct Journal {
+    store: EventStore,
+    outbox: Outbox,
+    producer: FutureProducer,
+    durability: Durability,
+    crash: CrashPoint,
+}
+
+impl Journal {
+    pub async fn new(
+        session: Arc<scylla::client::session::Session>,
+        region: Region,
+        kafka_bootstrap: &str,
+        durability: Durability,
+        crash: CrashPoint,
+    ) -> Result<Arc<Self>, JournalError> {
+        let outbox = Outbox::new(session.clone(), region.as_str()).await?;
+        let store = EventStore::new(session, region).await?;
+        let producer: FutureProducer =
+            orders_log::producer_config(kafka_bootstrap)
+                .create()
+                .map_err(|source| JournalError::Producer {
+                    bootstrap: kafka_bootstrap.into(),
+                    source,
+                })?;
+        Ok(Arc::new(Journal {
+            store,
+            outbox,
+            producer,
+            durability,
+            crash,
+        }))
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// Appends an event to this region's lane; once written, publishes it in the background.
+    pub async fn append(self: &Arc<Self>, event: &EventEnvelope) -> Result<Appended, JournalError> {
+        let json = serde_json::to_string(event).map_err(|source| JournalError::Encode {
+            event_id: event.event_id,
+            source,
+        })?;
+        self.outbox.put(event, &json).await?;
+        let outcome = self.store.append(event, self.durability).await?;
+        match outcome {
+            Appended::Written => {
+                if self.crash == CrashPoint::AfterAppend {
+                    warn!(event_id = %event.event_id, "crash point after append reached: aborting");
+                    std::process::abort();
+                }
+                let journal = self.clone();
+                let (order_id, event_id, event_type) = (event.order_id, event.event_id, event.type_name());
+                let origin = event.origin_region.to_string();
+                tokio::spawn(async move {
+                    if journal
+                        .publish(order_id, event_id, event_type, &origin, &json)
+                        .await
+                        .is_ok()
+                    {
+                        let _ = journal.outbox.delete(order_id, event_id).await;
+                    }
+                });
+            }
+            Appended::Conflict => {
+                // The position was taken, so this event will never exist: its intent can go now.
+                if let Err(error) = self.outbox.delete(event.order_id, event.event_id).await {
+                    debug!(%error, event_id = %event.event_id, "outbox row of a lost append stays for the relay");
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Produces one event to the region's `orders` topic, keyed by order id.
+    pub(crate) async fn publish(
+        &self,
+        order_id: uuid::Uuid,
+        event_id: uuid::Uuid,
+        event_type: &str,
+        origin_region: &str,
+        json: &str,
+    ) -> Result<(), rdkafka::error::KafkaError> {
+        let key = order_id.to_string();
+        let event_id = event_id.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: HEADER_EVENT_ID,
+                value: Some(event_id.as_str()),
+            })
+            .insert(Header {
+                key: HEADER_EVENT_TYPE,
+                value: Some(event_type),
+            })
+            .insert(Header {
+                key: HEADER_ORIGIN_REGION,
+                value: Some(origin_region),
+            });
+        let record = FutureRecord::to(ORDERS_TOPIC)
+            .key(&key)
+            .payload(json)
+            .headers(headers);
+        match self.producer.send(record, Duration::from_secs(10)).await {
+            Ok(_) => Ok(()),
+            Err((error, _)) => {
+                warn!(%error, %order_id, %event_id, "publish failed; the relay will retry");
+                Err(error)
+            }
+        }
+    }
+}

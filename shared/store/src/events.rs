@@ -1,0 +1,184 @@
+//! The event store: per-region lanes of each order's stream, appended with optimistic concurrency.
+//!
+//! A region appends only to its own lane (`origin_region` = this region), with `IF NOT EXISTS` on the
+//! lane position at LOCAL_SERIAL: two writers of the same region racing for a position serialize in
+//! this datacenter, and the loser re-reads and decides again. No other datacenter ever writes the
+//! lane, so LOCAL_SERIAL is enough and last-write-wins can never drop an event
+//! (docs/decisions/0001-event-lanes.md).
+use orders_domain::{EventEnvelope, OrderStream, Region};
+use scylla::client::session::Session;
+use scylla::statement::Consistency;
+use scylla::statement::prepared::PreparedStatement;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// How far an append must be replicated before it is acknowledged (DESIGN section 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// LOCAL_QUORUM: fast; a region lost before replication loses its last moments (RPO = cross-DC lag).
+    Local,
+    /// EACH_QUORUM commit: acknowledged only once every datacenter has it (RPO 0), unless a region
+    /// has been declared down, in which case the append is acknowledged locally and marked degraded.
+    Global,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "local" => Ok(Durability::Local),
+            "global" => Ok(Durability::Global),
+            other => Err(format!("durability must be local or global, not {other:?}")),
+        }
+    }
+}
+
+/// What happened to an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// The event is durable at the requested level.
+    Written,
+    /// Another writer of this region took that lane position first: re-read and decide again.
+    Conflict,
+}
+
+/// The event store of one region.
+pub struct EventStore {
+    session: std::sync::Arc<Session>,
+    region: Region,
+    append: PreparedStatement,
+    read: PreparedStatement,
+    read_at: PreparedStatement,
+}
+
+impl EventStore {
+    pub async fn new(session: std::sync::Arc<Session>, region: Region) -> Result<Self, StoreError> {
+        let prepare = |cql: &'static str| {
+            let session = session.clone();
+            async move {
+                session
+                    .prepare(cql)
+                    .await
+                    .map_err(|e| StoreError::query("prepare", e))
+            }
+        };
+        let mut append = prepare(
+            "INSERT INTO orders.order_events (order_id, origin_region, seq, event_id, event_type, envelope) \
+             VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+        )
+        .await?;
+        append.set_is_idempotent(false);
+        let read = prepare("SELECT envelope FROM orders.order_events WHERE order_id = ?").await?;
+        let read_at = prepare(
+            "SELECT event_id FROM orders.order_events WHERE order_id = ? AND origin_region = ? AND seq = ?",
+        )
+        .await?;
+        Ok(EventStore {
+            session,
+            region,
+            append,
+            read,
+            read_at,
+        })
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    pub fn session(&self) -> &std::sync::Arc<Session> {
+        &self.session
+    }
+
+    /// Appends one event to this region's lane at `event.seq`.
+    pub async fn append(
+        &self,
+        event: &EventEnvelope,
+        durability: Durability,
+    ) -> Result<Appended, StoreError> {
+        debug_assert_eq!(
+            event.origin_region, self.region,
+            "a region appends only to its own lane"
+        );
+        let json = serde_json::to_string(event).map_err(|e| StoreError::Encode {
+            event_id: event.event_id,
+            detail: e.to_string(),
+        })?;
+        let mut statement = self.append.clone();
+        statement.set_consistency(match durability {
+            Durability::Local => Consistency::LocalQuorum,
+            Durability::Global => Consistency::EachQuorum,
+        });
+        let result = self
+            .session
+            .execute_unpaged(
+                &statement,
+                (
+                    event.order_id,
+                    event.origin_region.as_str(),
+                    event.seq as i64,
+                    event.event_id,
+                    event.type_name(),
+                    json,
+                ),
+            )
+            .await
+            .map_err(|e| StoreError::Append {
+                order_id: event.order_id,
+                seq: event.seq,
+                source: Box::new(e),
+            })?;
+        let applied = crate::lwt_applied(result)?;
+        Ok(if applied {
+            Appended::Written
+        } else {
+            Appended::Conflict
+        })
+    }
+
+    /// Every event of an order visible in this datacenter, from all lanes.
+    pub async fn read_stream(&self, order_id: Uuid) -> Result<OrderStream, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.read, (order_id,))
+            .await
+            .map_err(|e| StoreError::query("read stream", e))?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| StoreError::query("read stream", e))?;
+        let mut stream = OrderStream::new(order_id);
+        for row in rows
+            .rows::<(String,)>()
+            .map_err(|e| StoreError::query("read stream", e))?
+        {
+            let (json,) = row.map_err(|e| StoreError::query("read stream", e))?;
+            let event: EventEnvelope = serde_json::from_str(&json).map_err(|e| StoreError::Decode {
+                order_id,
+                detail: e.to_string(),
+            })?;
+            stream.insert(event).map_err(|e| StoreError::Decode {
+                order_id,
+                detail: e.to_string(),
+            })?;
+        }
+        Ok(stream)
+    }
+
+    /// The event id stored at a lane position of this region, if any.
+    pub async fn event_at(&self, order_id: Uuid, seq: u64) -> Result<Option<Uuid>, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.read_at, (order_id, self.region.as_str(), seq as i64))
+            .await
+            .map_err(|e| StoreError::query("read lane position", e))?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| StoreError::query("read lane position", e))?;
+        Ok(rows
+            .maybe_first_row::<(Uuid,)>()
+            .map_err(|e| StoreError::query("read lane position", e))?
+            .map(|(id,)| id))
+    }
+}
