@@ -17,6 +17,7 @@ use orders_journal::Journal;
 use orders_store::catalog::CatalogItem;
 use orders_store::customers::Customers;
 use orders_store::idempotency::Idempotency;
+use orders_store::open_orders::OpenOrders;
 use orders_store::{StoreConfig, StoreError};
 use scylla::client::session::Session;
 use tokio::net::TcpListener;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub journal: Arc<Journal>,
     pub idempotency: Idempotency,
     pub customers: Customers,
+    pub open_orders: OpenOrders,
     pub keys: auth::KeyCache,
     catalog: RwLock<Arc<Catalog>>,
 }
@@ -86,6 +88,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let state = Arc::new(AppState {
         idempotency: Idempotency::new(session.clone(), config.region.as_str()).await?,
         customers: Customers::new(session.clone()).await?,
+        open_orders: OpenOrders::new(session.clone()).await?,
         keys: auth::KeyCache::default(),
         catalog: RwLock::new(Arc::new(Catalog::default())),
         journal,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// Prefix of every environment variable this service reads.
-pub const ENV_PREFIX: &str = "PAYMENT_SIM__";
+const ENV_PREFIX: &str = "PAYMENT_SIM__";
 
 /// Everything `build` and `main` need to start the sandbox.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@
 
 mod api;
 mod chance;
-pub mod config;
+mod config;
 mod error;
 mod ledger;
 mod model;

@@ -4,6 +4,7 @@
 //! poll it while waiting for readiness.
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -65,6 +66,7 @@ async fn run() -> Result<()> {
                 &session,
                 &PathBuf::from(flag("catalog")?),
                 &PathBuf::from(flag("credentials")?),
+                &list("regions")?,
             )
             .await?;
         }
@@ -128,18 +130,29 @@ async fn cql_ready(contact: &str, datacenter: &str, datacenters: &[String]) -> R
 
 /// Seeds the catalog and the dev credentials; running it again changes nothing.
 async fn seed(
-    session: &scylla::client::session::Session,
+    session: &Arc<scylla::client::session::Session>,
     catalog: &PathBuf,
     credentials: &PathBuf,
+    regions: &[String],
 ) -> Result<()> {
+    let stock = orders_store::stock::Stock::new(session.clone()).await?;
     let text = std::fs::read_to_string(catalog).with_context(|| format!("reading {}", catalog.display()))?;
     let mut n = 0;
     for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let [sku, name, price, currency, ..] = f[..] else {
+        let [sku, name, price, currency, per_region] = f[..] else {
             bail!("bad catalog line: {line}")
         };
         let price: i64 = price.parse().with_context(|| format!("bad price in: {line}"))?;
+        let per_region: i64 = per_region
+            .parse()
+            .with_context(|| format!("bad stock in: {line}"))?;
+        // Stock is set once; later runs keep what orders have reserved since.
+        for region in regions {
+            if !stock.is_seeded(sku, region).await? {
+                stock.set_available(sku, region, per_region).await?;
+            }
+        }
         session
             .query_unpaged(
                 "INSERT INTO orders.catalog (sku, name, price_minor, currency) VALUES (?, ?, ?, ?)",

@@ -19,13 +19,19 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// `GET /health/live` and `GET|HEAD /health/ready` (axum answers HEAD from the GET route, without body).
 pub fn routes(checks: HealthChecks) -> Router {
-    Router::new().route("/health/live", get(live)).route("/health/ready", get(ready)).with_state(checks)
+    Router::new()
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .with_state(checks)
 }
 
 /// `POST /admin/drain` and `POST /admin/undrain`, guarded by the operator token. Kept apart from
 /// `routes` so a service can mount it on an address the edges do not expose.
 pub fn admin_routes(checks: HealthChecks, ops_token: Secret) -> Router {
-    let state = AdminState { checks, ops_token: Arc::new(ops_token) };
+    let state = AdminState {
+        checks,
+        ops_token: Arc::new(ops_token),
+    };
     Router::new()
         .route("/admin/drain", post(drain))
         .route("/admin/undrain", post(undrain))
@@ -35,12 +41,20 @@ pub fn admin_routes(checks: HealthChecks, ops_token: Secret) -> Router {
 /// Liveness answers whether the process can still answer at all. It calls no dependency:
 /// a database outage must not turn into a restart storm.
 async fn live() -> Response {
-    ([(CONTENT_TYPE, HEALTH_JSON), (CACHE_CONTROL, "no-store")], r#"{"status":"pass"}"#).into_response()
+    (
+        [(CONTENT_TYPE, HEALTH_JSON), (CACHE_CONTROL, "no-store")],
+        r#"{"status":"pass"}"#,
+    )
+        .into_response()
 }
 
 async fn ready(State(checks): State<HealthChecks>) -> Response {
     let report = checks.report();
-    let code = if report.status.is_serving() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if report.status.is_serving() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     health_json(code, &report)
 }
 
@@ -49,7 +63,12 @@ fn health_json(code: StatusCode, report: &HealthReport) -> Response {
     let body = serde_json::to_vec(report).unwrap_or_default();
     // The draft recommends a freshness lifetime; one second matches the edges' probe interval and
     // the checks are cached anyway, so a longer one would only delay failover.
-    (code, [(CONTENT_TYPE, HEALTH_JSON), (CACHE_CONTROL, "max-age=1")], body).into_response()
+    (
+        code,
+        [(CONTENT_TYPE, HEALTH_JSON), (CACHE_CONTROL, "max-age=1")],
+        body,
+    )
+        .into_response()
 }
 
 #[derive(Clone)]
@@ -108,7 +127,9 @@ impl IntoResponse for AdminError {
         });
         let mut response = (code, [(CONTENT_TYPE, PROBLEM_JSON)], body.to_string()).into_response();
         if code == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -94,7 +94,10 @@ impl LagStatus {
 #[derive(Debug, thiserror::Error)]
 pub enum LagError {
     #[error("sample taken at {sampled_at} is not after the newest one, taken at {newest}")]
-    OutOfOrder { sampled_at: DateTime<Utc>, newest: DateTime<Utc> },
+    OutOfOrder {
+        sampled_at: DateTime<Utc>,
+        newest: DateTime<Utc>,
+    },
 }
 
 /// The last `capacity` samples of one partition.
@@ -128,7 +131,10 @@ impl PartitionWindow {
         if let Some(newest) = self.samples.back()
             && sample.sampled_at <= newest.sampled_at
         {
-            return Err(LagError::OutOfOrder { sampled_at: sample.sampled_at, newest: newest.sampled_at });
+            return Err(LagError::OutOfOrder {
+                sampled_at: sample.sampled_at,
+                newest: newest.sampled_at,
+            });
         }
         if self.samples.len() == self.capacity {
             self.samples.pop_front();
@@ -165,7 +171,9 @@ impl PartitionWindow {
 /// Applies the rules of the module documentation, in order. An empty window is OK: nothing is known.
 pub fn evaluate(window: &PartitionWindow, now: DateTime<Utc>) -> LagStatus {
     let samples = &window.samples;
-    let Some(newest) = samples.back() else { return LagStatus::Ok };
+    let Some(newest) = samples.back() else {
+        return LagStatus::Ok;
+    };
     let pairs = || samples.iter().zip(samples.iter().skip(1));
 
     if samples.iter().any(|sample| sample.lag() == 0) {
@@ -178,7 +186,9 @@ pub fn evaluate(window: &PartitionWindow, now: DateTime<Utc>) -> LagStatus {
     if samples.len() < 2 || span < window.min_span {
         return LagStatus::Ok;
     }
-    let unchanged = samples.iter().all(|sample| sample.committed_offset == newest.committed_offset);
+    let unchanged = samples
+        .iter()
+        .all(|sample| sample.committed_offset == newest.committed_offset);
     let stopped = match newest.last_commit_at {
         Some(last_commit_at) => now - last_commit_at > span,
         None => unchanged,
@@ -227,7 +237,8 @@ pub fn interpolated_lag_seconds(
             // point is above it too, so the segment is not flat.
             let (from_offset, from_at) = points[index];
             let (to_offset, to_at) = points[index + 1];
-            let fraction = (committed_offset as f64 - from_offset as f64) / (to_offset as f64 - from_offset as f64);
+            let fraction =
+                (committed_offset as f64 - from_offset as f64) / (to_offset as f64 - from_offset as f64);
             seconds(now - from_at) - fraction * seconds(to_at - from_at)
         }
         None => {

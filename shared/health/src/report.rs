@@ -22,6 +22,15 @@ impl Status {
     pub fn is_serving(self) -> bool {
         self != Status::Fail
     }
+
+    /// The wire name, for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
 }
 
 /// The draft's closed set of `componentType` values.
@@ -119,8 +128,17 @@ pub struct HealthReport {
 impl HealthReport {
     /// Rolls the checks up: the worst result wins, and a drain overrides everything so the
     /// edges take the instance out of rotation whatever its dependencies say.
-    pub fn from_checks(info: &ServiceInfo, checks: BTreeMap<String, Vec<CheckResult>>, draining: bool) -> Self {
-        let worst = checks.values().flatten().map(|result| result.status).max().unwrap_or(Status::Pass);
+    pub fn from_checks(
+        info: &ServiceInfo,
+        checks: BTreeMap<String, Vec<CheckResult>>,
+        draining: bool,
+    ) -> Self {
+        let worst = checks
+            .values()
+            .flatten()
+            .map(|result| result.status)
+            .max()
+            .unwrap_or(Status::Pass);
         let (status, output) = if draining {
             (Status::Fail, Some(DRAINING.to_owned()))
         } else if worst == Status::Pass {
@@ -149,7 +167,7 @@ fn summarize(checks: &BTreeMap<String, Vec<CheckResult>>) -> String {
     let mut parts = Vec::new();
     for (key, results) in checks {
         for result in results.iter().filter(|result| result.status != Status::Pass) {
-            let mut part = format!("{key} {}", status_word(result.status));
+            let mut part = format!("{key} {}", result.status.as_str());
             if let Some(id) = &result.component_id {
                 part.push_str(&format!(" on {id}"));
             }
@@ -162,33 +180,37 @@ fn summarize(checks: &BTreeMap<String, Vec<CheckResult>>) -> String {
     parts.join("; ")
 }
 
-fn status_word(status: Status) -> &'static str {
-    match status {
-        Status::Pass => "pass",
-        Status::Warn => "warn",
-        Status::Fail => "fail",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn info() -> ServiceInfo {
-        ServiceInfo { service_id: "api-eu".into(), version: Some("1".into()), description: None }
+        ServiceInfo {
+            service_id: "api-eu".into(),
+            version: Some("1".into()),
+            description: None,
+        }
     }
 
     fn checks(statuses: &[(&str, Status)]) -> BTreeMap<String, Vec<CheckResult>> {
         statuses
             .iter()
-            .map(|(key, status)| ((*key).to_owned(), vec![CheckResult::new(*status, DateTime::UNIX_EPOCH)]))
+            .map(|(key, status)| {
+                (
+                    (*key).to_owned(),
+                    vec![CheckResult::new(*status, DateTime::UNIX_EPOCH)],
+                )
+            })
             .collect()
     }
 
     #[test]
     fn statuses_order_from_pass_to_fail_so_max_is_the_worst() {
         assert!(Status::Pass < Status::Warn && Status::Warn < Status::Fail);
-        assert_eq!([Status::Warn, Status::Fail, Status::Pass].into_iter().max(), Some(Status::Fail));
+        assert_eq!(
+            [Status::Warn, Status::Fail, Status::Pass].into_iter().max(),
+            Some(Status::Fail)
+        );
     }
 
     #[test]
@@ -202,7 +224,10 @@ mod tests {
     fn the_worst_check_decides_the_report_status_and_is_named_in_the_output() {
         let report = HealthReport::from_checks(
             &info(),
-            checks(&[("kafka:connections", Status::Warn), ("cassandra:responseTime", Status::Pass)]),
+            checks(&[
+                ("kafka:connections", Status::Warn),
+                ("cassandra:responseTime", Status::Pass),
+            ]),
             false,
         );
         assert_eq!(report.status, Status::Warn);
@@ -210,7 +235,10 @@ mod tests {
 
         let report = HealthReport::from_checks(
             &info(),
-            checks(&[("kafka:connections", Status::Warn), ("cassandra:responseTime", Status::Fail)]),
+            checks(&[
+                ("kafka:connections", Status::Warn),
+                ("cassandra:responseTime", Status::Fail),
+            ]),
             false,
         );
         assert_eq!(report.status, Status::Fail);

@@ -79,18 +79,30 @@ impl HealthChecks {
         Fut: Future<Output = Vec<CheckResult>> + Send + 'static,
     {
         if !is_check_key(name) {
-            return Err(RegisterError::BadName { name: name.to_owned() });
+            return Err(RegisterError::BadName {
+                name: name.to_owned(),
+            });
         }
         if interval.is_zero() || timeout.is_zero() {
-            return Err(RegisterError::ZeroDuration { name: name.to_owned() });
+            return Err(RegisterError::ZeroDuration {
+                name: name.to_owned(),
+            });
         }
         {
             let mut entries = self.inner.entries.write().unwrap_or_else(PoisonError::into_inner);
             if entries.contains_key(name) {
-                return Err(RegisterError::Duplicate { name: name.to_owned() });
+                return Err(RegisterError::Duplicate {
+                    name: name.to_owned(),
+                });
             }
             let placeholder = CheckResult::now(Status::Fail).with_output(NOT_YET_CHECKED);
-            entries.insert(name.to_owned(), Entry { results: vec![placeholder], runs: 0 });
+            entries.insert(
+                name.to_owned(),
+                Entry {
+                    results: vec![placeholder],
+                    runs: 0,
+                },
+            );
         }
         tokio::spawn(run_check(
             Arc::downgrade(&self.inner),
@@ -143,12 +155,17 @@ impl HealthChecks {
 impl Inner {
     fn store(&self, name: &str, results: Vec<CheckResult>) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        let Some(entry) = entries.get_mut(name) else { return };
+        let Some(entry) = entries.get_mut(name) else {
+            return;
+        };
         let previous = worst(&entry.results);
         let current = worst(&results);
         // Log transitions only, so a check that stays failing does not flood the log.
         if entry.runs > 0 && previous != current || entry.runs == 0 && current != Status::Pass {
-            let output = results.iter().find_map(|result| result.output.as_deref()).unwrap_or("");
+            let output = results
+                .iter()
+                .find_map(|result| result.output.as_deref())
+                .unwrap_or("");
             if current == Status::Pass {
                 info!(check = name, "health check recovered");
             } else {
@@ -203,14 +220,17 @@ where
         Ok(Ok(_)) => vec![CheckResult::now(Status::Fail).with_output("check returned no results")],
         Ok(Err(_)) => vec![CheckResult::now(Status::Fail).with_output("check panicked")],
         Err(_) => vec![
-            CheckResult::now(Status::Fail)
-                .with_output(format!("timed out after {}ms", timeout.as_millis())),
+            CheckResult::now(Status::Fail).with_output(format!("timed out after {}ms", timeout.as_millis())),
         ],
     }
 }
 
 fn worst(results: &[CheckResult]) -> Status {
-    results.iter().map(|result| result.status).max().unwrap_or(Status::Pass)
+    results
+        .iter()
+        .map(|result| result.status)
+        .max()
+        .unwrap_or(Status::Pass)
 }
 
 /// `component:measurement`, neither part empty nor containing a colon, as the draft requires.

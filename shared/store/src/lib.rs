@@ -5,9 +5,13 @@ pub mod catalog;
 pub mod customers;
 pub mod events;
 pub mod idempotency;
+pub mod open_orders;
 pub mod outbox;
+pub mod ownership;
+pub mod processed;
 pub mod schema;
 pub mod session;
+pub mod stock;
 
 pub use events::{Appended, Durability, EventStore};
 pub use session::{StoreConfig, connect};
@@ -24,7 +28,7 @@ pub enum StoreError {
         contact: String,
         datacenter: String,
         #[source]
-        source: scylla::errors::NewSessionError,
+        source: Box<scylla::errors::NewSessionError>,
     },
     #[error("query failed: {what}")]
     Query {
@@ -43,6 +47,8 @@ pub enum StoreError {
     Encode { event_id: Uuid, detail: String },
     #[error("stored events of order {order_id} cannot be read: {detail}")]
     Decode { order_id: Uuid, detail: String },
+    #[error("{what} of {key}: gave up after repeated contention")]
+    Contention { what: &'static str, key: String },
     #[error("schema file {path}: {detail}")]
     Schema { path: String, detail: String },
 }

@@ -66,7 +66,7 @@ pub async fn connect_with(
         .map_err(|source| StoreError::Connect {
             contact: config.contact.clone(),
             datacenter: config.datacenter.clone(),
-            source,
+            source: Box::new(source),
         })?;
     Ok(Arc::new(session))
 }

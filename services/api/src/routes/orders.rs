@@ -188,7 +188,12 @@ pub async fn place(
         total_minor: total.amount_minor,
         currency: total.currency.clone(),
     };
-    app.customers.record(request.customer_id, &row).await?;
+    // Both rows are harmless if the append then fails: readers skip orders without events.
+    tokio::try_join!(
+        app.customers.record(request.customer_id, &row),
+        app.open_orders
+            .add(app.config.region.as_str(), order_id, envelope.occurred_at),
+    )?;
     let outcome = app.journal.append(&envelope).await?;
     if let Err(error) = app.idempotency.finish(&client, &key).await {
         tracing::warn!(%error, %order_id, "idempotency record not marked done; retries still replay from the stream");

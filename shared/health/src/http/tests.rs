@@ -16,7 +16,10 @@ const TOKEN: &str = "ops-token-for-tests";
 
 /// A registry with one check that always reports `status`, already run once.
 async fn checks_reporting(status: Status) -> (HealthChecks, Arc<AtomicU64>) {
-    let info = ServiceInfo { service_id: "api-eu".into(), ..ServiceInfo::default() };
+    let info = ServiceInfo {
+        service_id: "api-eu".into(),
+        ..ServiceInfo::default()
+    };
     let checks = HealthChecks::new(info, CancellationToken::new());
     let calls = Arc::new(AtomicU64::new(0));
     let counter = calls.clone();
@@ -34,15 +37,28 @@ async fn checks_reporting(status: Status) -> (HealthChecks, Arc<AtomicU64>) {
     (checks, calls)
 }
 
-async fn call(app: &Router, method: Method, uri: &str, token: Option<&str>) -> (StatusCode, HeaderMap, String) {
+async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+) -> (StatusCode, HeaderMap, String) {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(token) = token {
         request = request.header(AUTHORIZATION, token);
     }
-    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-    (parts.status, parts.headers, String::from_utf8(bytes.to_vec()).unwrap())
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8(bytes.to_vec()).unwrap(),
+    )
 }
 
 fn admin_app(checks: &HealthChecks) -> Router {
@@ -102,7 +118,12 @@ async fn a_thousand_readiness_requests_never_call_the_check() {
 async fn admin_routes_reject_a_missing_or_wrong_token_with_problem_json() {
     let (checks, _) = checks_reporting(Status::Pass).await;
     let app = admin_app(&checks);
-    for token in [None, Some("Bearer wrong"), Some(TOKEN), Some("Basic b3BzOnRva2Vu")] {
+    for token in [
+        None,
+        Some("Bearer wrong"),
+        Some(TOKEN),
+        Some("Basic b3BzOnRva2Vu"),
+    ] {
         let (code, headers, body) = call(&app, Method::POST, "/admin/drain", token).await;
         assert_eq!(code, StatusCode::UNAUTHORIZED, "{token:?}");
         assert_eq!(headers[CONTENT_TYPE], PROBLEM_JSON);

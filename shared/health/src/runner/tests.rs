@@ -7,7 +7,10 @@ use super::*;
 
 fn registry() -> (HealthChecks, CancellationToken) {
     let shutdown = CancellationToken::new();
-    let info = ServiceInfo { service_id: "worker-eu".into(), ..ServiceInfo::default() };
+    let info = ServiceInfo {
+        service_id: "worker-eu".into(),
+        ..ServiceInfo::default()
+    };
     (HealthChecks::new(info, shutdown.clone()), shutdown)
 }
 
@@ -28,17 +31,24 @@ fn passing() -> Vec<CheckResult> {
 #[tokio::test]
 async fn a_check_that_has_not_run_yet_fails_readiness_with_not_yet_checked() {
     let (checks, _shutdown) = registry();
-    checks.register("kafka:connections", HOUR, HOUR, || futures::future::pending()).unwrap();
+    checks
+        .register("kafka:connections", HOUR, HOUR, futures::future::pending)
+        .unwrap();
     let report = checks.report();
     assert_eq!(report.status, Status::Fail);
-    assert_eq!(report.checks["kafka:connections"][0].output.as_deref(), Some(NOT_YET_CHECKED));
+    assert_eq!(
+        report.checks["kafka:connections"][0].output.as_deref(),
+        Some(NOT_YET_CHECKED)
+    );
     assert_eq!(checks.runs("kafka:connections"), 0);
 }
 
 #[tokio::test]
 async fn the_latest_result_replaces_the_placeholder_after_the_first_run() {
     let (checks, _shutdown) = registry();
-    checks.register("kafka:connections", HOUR, HOUR, || async { passing() }).unwrap();
+    checks
+        .register("kafka:connections", HOUR, HOUR, || async { passing() })
+        .unwrap();
     until_ran(&checks, "kafka:connections", 1).await;
     let report = checks.report();
     assert_eq!(report.status, Status::Pass);
@@ -68,10 +78,15 @@ async fn a_thousand_reports_cause_no_extra_check_runs() {
 async fn a_check_slower_than_its_timeout_fails_with_the_timeout_in_the_output() {
     let (checks, _shutdown) = registry();
     checks
-        .register("cassandra:responseTime", HOUR, Duration::from_millis(20), || async {
-            tokio::time::sleep(HOUR).await;
-            passing()
-        })
+        .register(
+            "cassandra:responseTime",
+            HOUR,
+            Duration::from_millis(20),
+            || async {
+                tokio::time::sleep(HOUR).await;
+                passing()
+            },
+        )
         .unwrap();
     until_ran(&checks, "cassandra:responseTime", 1).await;
     let result = &checks.report().checks["cassandra:responseTime"][0];
@@ -95,7 +110,9 @@ async fn a_panicking_check_is_recorded_as_failed_and_keeps_running() {
 #[tokio::test]
 async fn a_check_returning_no_results_counts_as_failed() {
     let (checks, _shutdown) = registry();
-    checks.register("kafka:connections", HOUR, HOUR, || async { Vec::new() }).unwrap();
+    checks
+        .register("kafka:connections", HOUR, HOUR, || async { Vec::new() })
+        .unwrap();
     until_ran(&checks, "kafka:connections", 1).await;
     assert_eq!(checks.report().status, Status::Fail);
 }
@@ -103,14 +120,22 @@ async fn a_check_returning_no_results_counts_as_failed() {
 #[tokio::test]
 async fn checks_run_again_on_their_interval() {
     let (checks, _shutdown) = registry();
-    checks.register("kafka:connections", Duration::from_millis(5), HOUR, || async { passing() }).unwrap();
+    checks
+        .register("kafka:connections", Duration::from_millis(5), HOUR, || async {
+            passing()
+        })
+        .unwrap();
     until_ran(&checks, "kafka:connections", 3).await;
 }
 
 #[tokio::test]
 async fn cancelling_the_shutdown_token_stops_every_check() {
     let (checks, shutdown) = registry();
-    checks.register("kafka:connections", Duration::from_millis(5), HOUR, || async { passing() }).unwrap();
+    checks
+        .register("kafka:connections", Duration::from_millis(5), HOUR, || async {
+            passing()
+        })
+        .unwrap();
     until_ran(&checks, "kafka:connections", 2).await;
     shutdown.cancel();
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -122,12 +147,17 @@ async fn cancelling_the_shutdown_token_stops_every_check() {
 #[tokio::test]
 async fn drain_fails_readiness_and_undrain_restores_it() {
     let (checks, _shutdown) = registry();
-    checks.register("kafka:connections", HOUR, HOUR, || async { passing() }).unwrap();
+    checks
+        .register("kafka:connections", HOUR, HOUR, || async { passing() })
+        .unwrap();
     until_ran(&checks, "kafka:connections", 1).await;
     checks.drain();
     assert!(checks.is_draining());
     let report = checks.report();
-    assert_eq!((report.status, report.output.as_deref()), (Status::Fail, Some("draining")));
+    assert_eq!(
+        (report.status, report.output.as_deref()),
+        (Status::Fail, Some("draining"))
+    );
     checks.undrain();
     assert!(!checks.is_draining());
     assert_eq!(checks.report().status, Status::Pass);
@@ -137,13 +167,21 @@ async fn drain_fails_readiness_and_undrain_restores_it() {
 async fn names_must_be_component_colon_measurement_and_unique() {
     let (checks, _shutdown) = registry();
     for bad in ["kafka", "kafka:", ":lag", "a:b:c", ""] {
-        let error = checks.register(bad, HOUR, HOUR, || async { passing() }).unwrap_err();
+        let error = checks
+            .register(bad, HOUR, HOUR, || async { passing() })
+            .unwrap_err();
         assert!(matches!(error, RegisterError::BadName { .. }), "{bad}");
     }
-    checks.register("kafka:connections", HOUR, HOUR, || async { passing() }).unwrap();
-    let error = checks.register("kafka:connections", HOUR, HOUR, || async { passing() }).unwrap_err();
+    checks
+        .register("kafka:connections", HOUR, HOUR, || async { passing() })
+        .unwrap();
+    let error = checks
+        .register("kafka:connections", HOUR, HOUR, || async { passing() })
+        .unwrap_err();
     assert!(matches!(error, RegisterError::Duplicate { .. }));
-    let error = checks.register("kafka:other", Duration::ZERO, HOUR, || async { passing() }).unwrap_err();
+    let error = checks
+        .register("kafka:other", Duration::ZERO, HOUR, || async { passing() })
+        .unwrap_err();
     assert!(matches!(error, RegisterError::ZeroDuration { .. }));
 }
 

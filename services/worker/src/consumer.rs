@@ -1,0 +1,247 @@
+//! The consume loop: records are spread over lanes by order id (one order's records stay in
+//! order), processed concurrently, and their offsets stored only once every earlier record of the
+//! partition is done. Poison records go to the dead-letter topic and processing continues.
+use std::sync::Arc;
+use std::time::Duration;
+
+use orders_domain::EventEnvelope;
+use orders_log::DEAD_LETTER_TOPIC;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::Worker;
+use crate::offsets::OffsetTracker;
+use crate::saga::Outcome;
+
+/// What handling one record came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    Processed(Outcome),
+    /// Seen before (event id already processed).
+    Duplicate,
+    /// A test probe or a record of no concern.
+    Skipped,
+    /// Sent to the dead-letter topic.
+    DeadLettered(String),
+}
+
+impl Worker {
+    /// Handles one record completely: the single-step entry point tests drive directly.
+    /// Transient failures are retried here with capped exponential backoff until shutdown.
+    pub async fn handle_record(&self, record: &OwnedMessage) -> Handled {
+        let is_probe = record
+            .headers()
+            .is_some_and(|h| h.iter().any(|h| h.key == "probe"));
+        if is_probe {
+            return Handled::Skipped;
+        }
+        let envelope = match record.payload().map(serde_json::from_slice::<EventEnvelope>) {
+            Some(Ok(e)) => e,
+            Some(Err(e)) => return self.dead_letter(record, &format!("undecodable event: {e}")).await,
+            None => return self.dead_letter(record, "record without payload").await,
+        };
+        let mut backoff = Duration::from_millis(50);
+        let mut incomplete_for = Duration::ZERO;
+        loop {
+            let seen = self.processed.seen(envelope.event_id).await;
+            let result = match seen {
+                Ok(true) => return Handled::Duplicate,
+                Ok(false) => self.processor.process_order(envelope.order_id).await,
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(Outcome::Incomplete) if incomplete_for < Duration::from_secs(60) => {
+                    incomplete_for += backoff;
+                }
+                Ok(outcome) => {
+                    if let Err(error) = self.processed.mark(envelope.event_id).await {
+                        warn!(%error, event_id = %envelope.event_id, "not marked processed; a redelivery re-checks the stream");
+                    }
+                    return Handled::Processed(outcome);
+                }
+                Err(e) if !e.is_transient() => {
+                    return self.dead_letter(record, &e.to_string()).await;
+                }
+                Err(error) => {
+                    warn!(%error, order_id = %envelope.order_id, retry_in = ?backoff, "processing failed; retrying");
+                }
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return Handled::Skipped,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Publishes the original record, its headers and the error to the dead-letter topic.
+    async fn dead_letter(&self, record: &OwnedMessage, reason: &str) -> Handled {
+        error!(
+            topic = record.topic(),
+            partition = record.partition(),
+            offset = record.offset(),
+            reason,
+            "poison record"
+        );
+        let mut headers = OwnedHeaders::new();
+        if let Some(original) = record.headers() {
+            for h in original.iter() {
+                headers = headers.insert(Header {
+                    key: h.key,
+                    value: h.value,
+                });
+            }
+        }
+        let (partition, offset) = (record.partition().to_string(), record.offset().to_string());
+        headers = headers
+            .insert(Header {
+                key: "dlq.error",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "dlq.topic",
+                value: Some(record.topic()),
+            })
+            .insert(Header {
+                key: "dlq.partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "dlq.offset",
+                value: Some(offset.as_str()),
+            })
+            .insert(Header {
+                key: "dlq.worker_region",
+                value: Some(self.config.region.as_str()),
+            });
+        // Until the dead letter is durable the record is not done: retry rather than drop it.
+        loop {
+            let mut out = FutureRecord::<[u8], [u8]>::to(DEAD_LETTER_TOPIC).headers(headers.clone());
+            if let Some(key) = record.key() {
+                out = out.key(key);
+            }
+            if let Some(payload) = record.payload() {
+                out = out.payload(payload);
+            }
+            match self.dlq.send(out, Duration::from_secs(10)).await {
+                Ok(_) => break,
+                Err((error, _)) => {
+                    warn!(%error, "dead-letter produce failed; retrying");
+                    if self.shutdown.is_cancelled() {
+                        return Handled::Skipped;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        self.metrics
+            .dead_lettered
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Handled::DeadLettered(reason.to_string())
+    }
+}
+
+/// The producer of dead letters: same durability settings as every producer.
+pub fn dead_letter_producer(bootstrap: &str) -> Result<FutureProducer, rdkafka::error::KafkaError> {
+    orders_log::producer_config(bootstrap).create()
+}
+
+type Done = (String, i32, i64, bool);
+
+/// Consumes until shutdown; on shutdown stops taking records and waits for in-flight ones.
+pub async fn run(worker: Arc<Worker>, consumer: StreamConsumer) {
+    let topics: Vec<String> = worker.config.topics();
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    if let Err(error) = consumer.subscribe(&names) {
+        error!(%error, "cannot subscribe");
+        return;
+    }
+    info!(topics = ?names, group = %worker.config.group(), "worker consuming");
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let lanes: Vec<mpsc::Sender<OwnedMessage>> = (0..worker.config.lanes)
+        .map(|_| {
+            let (tx, mut rx) = mpsc::channel::<OwnedMessage>(64);
+            let (worker, done) = (worker.clone(), done_tx.clone());
+            tokio::spawn(async move {
+                while let Some(record) = rx.recv().await {
+                    let handled = worker.handle_record(&record).await;
+                    let finished = handled != Handled::Skipped || !worker.shutdown.is_cancelled();
+                    let _ = done.send((
+                        record.topic().to_string(),
+                        record.partition(),
+                        record.offset(),
+                        finished,
+                    ));
+                }
+            });
+            tx
+        })
+        .collect();
+    let mut tracker = OffsetTracker::default();
+    let shutdown = worker.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some((topic, partition, offset, finished)) = done_rx.recv() => {
+                complete(&consumer, &mut tracker, &topic, partition, offset, finished);
+            }
+            received = consumer.recv() => match received {
+                Ok(message) => {
+                    let record = message.detach();
+                    tracker.start(record.topic(), record.partition(), record.offset());
+                    let lane = lane_of(record.key(), lanes.len());
+                    if lanes[lane].send(record).await.is_err() {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    warn!(%error, "kafka consume error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+    drop(lanes);
+    drop(done_tx);
+    // Let in-flight records finish (they stop retrying on shutdown) and store what completed.
+    while let Ok(Some((topic, partition, offset, finished))) =
+        tokio::time::timeout(Duration::from_secs(10), done_rx.recv()).await
+    {
+        complete(&consumer, &mut tracker, &topic, partition, offset, finished);
+    }
+    if let Err(error) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+        warn!(%error, "final offset commit failed; the next start replays from the last commit");
+    }
+    info!(in_flight = tracker.in_flight(), "worker stopped consuming");
+}
+
+fn complete(
+    consumer: &StreamConsumer,
+    tracker: &mut OffsetTracker,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    finished: bool,
+) {
+    if !finished {
+        // Abandoned at shutdown: leave it uncommitted so it is redelivered.
+        tracker.forget(topic, partition);
+        return;
+    }
+    if let Some(next) = tracker.finish(topic, partition, offset) {
+        // store_offset takes the offset of the record processed; Kafka commits that + 1.
+        if let Err(error) = consumer.store_offset(topic, partition, next - 1) {
+            warn!(%error, topic, partition, "offset not stored (partition revoked?)");
+        }
+    }
+}
+
+fn lane_of(key: Option<&[u8]>, lanes: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() % lanes as u64) as usize
+}

@@ -1,0 +1,141 @@
+//! The worker's HTTP surface: health, metrics, and the operator's ownership commands.
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use scylla::client::session::Session;
+use serde_json::json;
+
+use crate::Worker;
+
+pub(crate) fn register_checks(worker: &Worker, session: Arc<Session>) -> anyhow::Result<()> {
+    orders_checks::kafka(&worker.health, &worker.config.kafka)?;
+    orders_checks::cassandra(&worker.health, session, worker.config.region.as_str())?;
+    Ok(())
+}
+
+pub(crate) fn router(worker: Arc<Worker>) -> Router {
+    let health = worker.health.clone();
+    let admin = Router::new()
+        .route("/admin/ownership", get(ownership))
+        .route("/admin/regions/{region}/takeover", post(take_over))
+        .route("/admin/regions/{region}/handback", post(hand_back))
+        .with_state(worker.clone());
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(worker.clone())
+        .merge(admin)
+        .merge(orders_health::routes(health.clone()))
+        .merge(orders_health::admin_routes(
+            health,
+            worker.config.ops_token.clone(),
+        ))
+}
+
+fn authorized(worker: &Worker, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| worker.config.ops_token.matches(t.trim().as_bytes()))
+}
+
+fn problem(status: StatusCode, slug: &str, detail: String) -> Response {
+    let body = json!({ "type": format!("/problems/{slug}"), "title": slug, "status": status.as_u16(), "detail": detail });
+    let mut r = (status, Json(body)).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/problem+json"),
+    );
+    r
+}
+
+fn known_region(worker: &Worker, region: &str) -> bool {
+    worker.config.regions.iter().any(|r| r.as_str() == region)
+}
+
+async fn ownership(State(worker): State<Arc<Worker>>) -> Response {
+    let owners: serde_json::Map<String, serde_json::Value> = worker
+        .processor
+        .owners
+        .snapshot()
+        .into_iter()
+        .map(|(origin, o)| (origin, json!({ "owner": o.region, "epoch": o.epoch })))
+        .collect();
+    Json(json!({ "region": worker.config.region, "ownership": owners })).into_response()
+}
+
+/// Declares `region` down: this region takes over its orders and finishes its unfinished ones.
+async fn take_over(
+    State(worker): State<Arc<Worker>>,
+    headers: HeaderMap,
+    Path(region): Path<String>,
+) -> Response {
+    if !authorized(&worker, &headers) {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the operator token is required".into(),
+        );
+    }
+    if !known_region(&worker, &region) || region == worker.config.region.as_str() {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "invalid-region",
+            format!("cannot take over region {region:?}"),
+        );
+    }
+    let owner = match worker.processor.owners.claim(&region, true).await {
+        Ok(o) => o,
+        Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+    };
+    let open = match worker.process_open_orders(&region).await {
+        Ok(n) => n,
+        Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+    };
+    Json(json!({ "origin": region, "owner": owner.region, "epoch": owner.epoch, "open_orders_processed": open }))
+        .into_response()
+}
+
+/// Hands `region`'s orders back to it (after it has healed).
+async fn hand_back(
+    State(worker): State<Arc<Worker>>,
+    headers: HeaderMap,
+    Path(region): Path<String>,
+) -> Response {
+    if !authorized(&worker, &headers) {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the operator token is required".into(),
+        );
+    }
+    if !known_region(&worker, &region) || region == worker.config.region.as_str() {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "invalid-region",
+            format!("cannot hand back region {region:?}"),
+        );
+    }
+    match worker.processor.owners.claim(&region, false).await {
+        Ok(owner) => {
+            Json(json!({ "origin": region, "owner": owner.region, "epoch": owner.epoch })).into_response()
+        }
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+    }
+}
+
+async fn metrics(State(worker): State<Arc<Worker>>) -> Response {
+    let region = worker.config.region.as_str();
+    let body = format!(
+        "# HELP orders_worker_dead_lettered_total Records sent to the dead-letter topic.\n\
+         # TYPE orders_worker_dead_lettered_total counter\n\
+         orders_worker_dead_lettered_total{{region=\"{region}\"}} {}\n",
+        worker.metrics.dead_lettered.load(Ordering::Relaxed)
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}

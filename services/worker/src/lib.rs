@@ -1,0 +1,164 @@
+//! The order worker of one region: `build` connects it, `run` consumes and serves health and admin
+//! HTTP until shutdown. `Worker::handle_record` is the single-step entry point for tests.
+pub mod config;
+pub mod consumer;
+mod http;
+pub mod offsets;
+pub mod ownership;
+pub mod payment;
+pub mod saga;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use anyhow::Context;
+use orders_health::{HealthChecks, ServiceInfo};
+use orders_journal::{CrashPoint, Journal};
+use orders_store::open_orders::OpenOrders;
+use orders_store::ownership::Ownership;
+use orders_store::processed::Processed;
+use orders_store::stock::Stock;
+use orders_store::{Durability, StoreConfig, StoreError};
+use rdkafka::consumer::StreamConsumer;
+use rdkafka::producer::FutureProducer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+/// Counters the worker exposes.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub dead_lettered: AtomicU64,
+}
+
+pub struct Worker {
+    pub config: Config,
+    pub processor: saga::Processor,
+    pub processed: Processed,
+    pub dlq: FutureProducer,
+    pub metrics: Metrics,
+    pub health: HealthChecks,
+    pub shutdown: CancellationToken,
+}
+
+pub struct App {
+    pub worker: Arc<Worker>,
+    consumer: StreamConsumer,
+}
+
+/// Connects to the region's datacenter, Kafka and the payment provider; loads ownership.
+pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> {
+    let store = StoreConfig::new(config.cassandra.clone(), config.region.as_str());
+    let session = orders_store::connect(&store)
+        .await
+        .context("connecting to the database")?;
+    // The worker's appends follow the region's placement durability at LOCAL_QUORUM: a lost
+    // follow-up event is recomputed from the stream by whichever region processes the order next.
+    let journal = Journal::new(
+        session.clone(),
+        config.region.clone(),
+        &config.kafka,
+        Durability::Local,
+        CrashPoint::Never,
+    )
+    .await
+    .context("preparing the journal")?;
+    let owners = ownership::Owners::load(
+        Ownership::new(session.clone(), config.region.as_str()).await?,
+        config.regions.clone(),
+    )
+    .await
+    .context("loading ownership")?;
+    let processor = saga::Processor {
+        region: config.region.clone(),
+        regions: config.regions.clone(),
+        stock: Stock::new(session.clone()).await?,
+        open_orders: OpenOrders::new(session.clone()).await?,
+        payment: payment::PaymentClient::new(&config.payment_url),
+        owners,
+        journal,
+    };
+    let consumer: StreamConsumer = orders_log::consumer_config(&config.kafka, &config.group())
+        .create()
+        .context("creating the kafka consumer")?;
+    let health = HealthChecks::new(
+        ServiceInfo {
+            service_id: format!("worker-{}", config.region),
+            version: Some(env!("CARGO_PKG_VERSION").to_string()),
+            description: Some("orders worker".into()),
+        },
+        shutdown.clone(),
+    );
+    let worker = Arc::new(Worker {
+        processed: Processed::new(session.clone(), &config.group()).await?,
+        dlq: consumer::dead_letter_producer(&config.kafka).context("creating the dead-letter producer")?,
+        metrics: Metrics::default(),
+        processor,
+        health,
+        shutdown,
+        config,
+    });
+    http::register_checks(&worker, session)?;
+    Ok(App { worker, consumer })
+}
+
+/// Consumes and serves until shutdown.
+pub async fn run(app: App, listener: TcpListener) -> anyhow::Result<()> {
+    let worker = app.worker;
+    tracing::info!(region = %worker.config.region, address = %listener.local_addr()?, "orders worker listening");
+    tokio::spawn(
+        worker
+            .processor
+            .owners
+            .clone()
+            .run_refresh(Duration::from_secs(1), worker.shutdown.clone()),
+    );
+    tokio::spawn(
+        worker
+            .processor
+            .journal
+            .clone()
+            .run_relay(Duration::from_secs(1), worker.shutdown.clone()),
+    );
+    let consuming = tokio::spawn(consumer::run(worker.clone(), app.consumer));
+    let shutdown = worker.shutdown.clone();
+    axum::serve(listener, http::router(worker.clone()))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .context("http server")?;
+    consuming.await.context("consumer task")?;
+    Ok(())
+}
+
+impl Worker {
+    /// Processes every unfinished order placed in `origin`, as after a takeover. Returns how many
+    /// orders were looked at.
+    pub async fn process_open_orders(self: &Arc<Self>, origin: &str) -> Result<usize, StoreError> {
+        let orders = self.processor.open_orders.list(origin).await?;
+        let n = orders.len();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, order_id) in orders.into_iter().enumerate() {
+            let worker = self.clone();
+            tasks.spawn(async move {
+                let mut backoff = Duration::from_millis(100);
+                for _ in 0..20 {
+                    match worker.processor.process_order(order_id).await {
+                        Ok(saga::Outcome::Incomplete) | Err(_) => tokio::time::sleep(backoff).await,
+                        Ok(_) => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(3));
+                }
+                tracing::warn!(%order_id, "open order not finished after takeover retries");
+            });
+            if i % 16 == 15 {
+                while tasks.len() > 16 {
+                    tasks.join_next().await;
+                }
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(n)
+    }
+}

@@ -1,0 +1,166 @@
+//! Runs an order's saga from its events: each step is decided by the folded state alone and has an
+//! effect that is idempotent per order (stock rows keyed by order, payment keys per order and step),
+//! so a redelivery, a replay, a crash before the offset commit or a takeover never doubles an effect.
+use std::sync::Arc;
+
+use chrono::Utc;
+use orders_domain::{OrderEvent, OrderState, OrderStream, Region, SagaStep, next_envelope};
+use orders_journal::{Journal, JournalError};
+use orders_store::open_orders::OpenOrders;
+use orders_store::stock::{Reservation, Stock};
+use orders_store::{Appended, StoreError};
+use tracing::{debug, info};
+use uuid::Uuid;
+
+use crate::ownership::Owners;
+use crate::payment::{Authorization, PaymentClient, PaymentError};
+
+/// How processing one order ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The saga reached its end (confirmed, rejected or cancelled, nothing left to compensate).
+    Done,
+    /// Another region owns this order's processing.
+    NotOwner { owner: String },
+    /// The order's events are not all here yet (replication): try again shortly.
+    Incomplete,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+    #[error("order {order_id}: lane position taken repeatedly; giving up this pass")]
+    Contended { order_id: Uuid },
+}
+
+impl ProcessError {
+    /// Whether retrying the same record later can succeed.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, ProcessError::Payment(PaymentError::Permanent(_)))
+    }
+}
+
+pub struct Processor {
+    pub region: Region,
+    pub regions: Vec<Region>,
+    pub journal: Arc<Journal>,
+    pub stock: Stock,
+    pub open_orders: OpenOrders,
+    pub payment: PaymentClient,
+    pub owners: Owners,
+}
+
+/// Steps per pass: a full saga takes at most five (reserve, authorize, confirm, or reject and two
+/// compensations), and appends that lose a race retry within the pass.
+const MAX_STEPS: usize = 12;
+
+impl Processor {
+    /// Advances the order as far as it can go now.
+    pub async fn process_order(&self, order_id: Uuid) -> Result<Outcome, ProcessError> {
+        for _ in 0..MAX_STEPS {
+            let stream = self.journal.store().read_stream(order_id).await?;
+            let Ok(Some(state)) = stream.state() else {
+                return Ok(Outcome::Incomplete);
+            };
+            let owner = self.owners.owner_of(state.origin_region.as_str());
+            if owner != self.region.as_str() {
+                return Ok(Outcome::NotOwner { owner });
+            }
+            let step = state.next_saga_step();
+            debug!(%order_id, ?step, "saga step");
+            let event = match step {
+                SagaStep::Done => {
+                    self.open_orders
+                        .remove(state.origin_region.as_str(), order_id)
+                        .await?;
+                    return Ok(Outcome::Done);
+                }
+                SagaStep::ReserveStock => self.reserve(&state).await?,
+                SagaStep::AuthorizePayment => match self.payment.authorize(order_id, &state.total).await? {
+                    Authorization::Authorized { id } => OrderEvent::PaymentAuthorized {
+                        authorization_id: id,
+                        amount: state.total.clone(),
+                    },
+                    Authorization::Declined { reason } => OrderEvent::PaymentDeclined { reason },
+                },
+                SagaStep::Confirm => OrderEvent::OrderConfirmed {},
+                SagaStep::Reject { reason } => OrderEvent::OrderRejected { reason },
+                SagaStep::Compensate(c) if c.release_stock => {
+                    self.release(&state).await?;
+                    OrderEvent::StockReleased {}
+                }
+                SagaStep::Compensate(c) => match c.void_payment {
+                    Some(authorization_id) => {
+                        self.payment.void(order_id, &authorization_id).await?;
+                        OrderEvent::PaymentVoided { authorization_id }
+                    }
+                    None => {
+                        self.open_orders
+                            .remove(state.origin_region.as_str(), order_id)
+                            .await?;
+                        return Ok(Outcome::Done);
+                    }
+                },
+            };
+            self.append(&stream, event).await?;
+        }
+        Err(ProcessError::Contended { order_id })
+    }
+
+    async fn append(&self, stream: &OrderStream, event: OrderEvent) -> Result<(), ProcessError> {
+        let kind = event.type_name();
+        let envelope = next_envelope(stream, &self.region, event, Uuid::now_v7(), Utc::now());
+        match self.journal.append(&envelope).await? {
+            Appended::Written => info!(order_id = %stream.order_id(), event = kind, "saga advanced"),
+            // Someone else of this region advanced the order first: the next pass re-reads.
+            Appended::Conflict => debug!(order_id = %stream.order_id(), event = kind, "append lost a race"),
+        }
+        Ok(())
+    }
+
+    /// Reserves every item from this region's allocation, or none of them.
+    async fn reserve(&self, state: &OrderState) -> Result<OrderEvent, ProcessError> {
+        let mut items: Vec<_> = state.items.iter().collect();
+        items.sort_by(|a, b| a.sku.cmp(&b.sku)); // one order of locking for every order
+        for item in &items {
+            let reservation = self
+                .stock
+                .reserve(
+                    &item.sku,
+                    self.region.as_str(),
+                    state.order_id,
+                    item.quantity as i32,
+                )
+                .await?;
+            if let Reservation::Insufficient { available } = reservation {
+                self.release(state).await?;
+                return Ok(OrderEvent::StockRejected {
+                    sku: item.sku.clone(),
+                    requested: item.quantity,
+                    available,
+                });
+            }
+        }
+        Ok(OrderEvent::StockReserved {
+            reservation_id: Uuid::new_v5(&state.order_id, b"stock"),
+        })
+    }
+
+    /// Gives back whatever the order holds, in whichever region reserved it (after a takeover the
+    /// reservation may sit in the other region's allocation).
+    async fn release(&self, state: &OrderState) -> Result<(), ProcessError> {
+        for item in &state.items {
+            for region in &self.regions {
+                self.stock
+                    .release(&item.sku, region.as_str(), state.order_id)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

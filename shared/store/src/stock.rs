@@ -1,0 +1,198 @@
+//! Stock per SKU and region, reserved per order with one conditional batch per SKU.
+//!
+//! Each (sku, region) partition holds the `available` count (static) and one row per order that
+//! reserved from it. Reserving decrements `available` and inserts the order's row in one batch at
+//! LOCAL_SERIAL, conditional on `available` being what was read and the row not existing yet: no
+//! oversell under concurrency, and a retry for the same order changes nothing. Releasing is the
+//! mirror image, conditional on the row existing.
+use std::sync::Arc;
+
+use chrono::Utc;
+use scylla::client::session::Session;
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// The outcome of reserving one SKU for one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// Reserved now, or already reserved for this order before (a retry).
+    Held,
+    /// Not enough stock in this region.
+    Insufficient { available: i64 },
+}
+
+pub struct Stock {
+    session: Arc<Session>,
+    available: PreparedStatement,
+    row: PreparedStatement,
+    set_if: PreparedStatement,
+    insert_row: PreparedStatement,
+    delete_row: PreparedStatement,
+    seed: PreparedStatement,
+}
+
+/// LWT contention on a hot SKU: re-read and try again, a bounded number of times.
+const CONTENTION_RETRIES: usize = 100;
+
+impl Stock {
+    pub async fn new(session: Arc<Session>) -> Result<Self, StoreError> {
+        let prep = |cql: &'static str| {
+            let s = session.clone();
+            async move {
+                s.prepare(cql)
+                    .await
+                    .map_err(|e| StoreError::query("prepare stock", e))
+            }
+        };
+        Ok(Stock {
+            available: prep("SELECT available FROM orders.stock WHERE sku = ? AND region = ? LIMIT 1").await?,
+            row: prep("SELECT quantity FROM orders.stock WHERE sku = ? AND region = ? AND order_id = ?").await?,
+            set_if: prep("UPDATE orders.stock SET available = ? WHERE sku = ? AND region = ? IF available = ?")
+                .await?,
+            insert_row: prep(
+                "INSERT INTO orders.stock (sku, region, order_id, quantity, reserved_at) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS",
+            )
+            .await?,
+            delete_row: prep("DELETE FROM orders.stock WHERE sku = ? AND region = ? AND order_id = ? IF EXISTS")
+                .await?,
+            seed: prep("UPDATE orders.stock SET available = ? WHERE sku = ? AND region = ?").await?,
+            session,
+        })
+    }
+
+    /// Sets a SKU's allocation in a region (seeding and operator moves).
+    pub async fn set_available(&self, sku: &str, region: &str, available: i64) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(&self.seed, (available, sku, region))
+            .await
+            .map_err(|e| StoreError::query("set stock", e))?;
+        Ok(())
+    }
+
+    /// Whether the SKU's allocation in the region was ever set.
+    pub async fn is_seeded(&self, sku: &str, region: &str) -> Result<bool, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.available, (sku, region))
+            .await
+            .map_err(|e| StoreError::query("read stock", e))?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| StoreError::query("read stock", e))?;
+        Ok(rows
+            .maybe_first_row::<(Option<i64>,)>()
+            .map_err(|e| StoreError::query("read stock", e))?
+            .is_some_and(|(a,)| a.is_some()))
+    }
+
+    /// The units left of a SKU in a region.
+    pub async fn available(&self, sku: &str, region: &str) -> Result<i64, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.available, (sku, region))
+            .await
+            .map_err(|e| StoreError::query("read stock", e))?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| StoreError::query("read stock", e))?;
+        Ok(rows
+            .maybe_first_row::<(Option<i64>,)>()
+            .map_err(|e| StoreError::query("read stock", e))?
+            .and_then(|(a,)| a)
+            .unwrap_or(0))
+    }
+
+    /// Whether this order holds a reservation of the SKU in the region.
+    pub async fn holds(&self, sku: &str, region: &str, order_id: Uuid) -> Result<bool, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.row, (sku, region, order_id))
+            .await
+            .map_err(|e| StoreError::query("read reservation", e))?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| StoreError::query("read reservation", e))?;
+        Ok(rows.rows_num() > 0)
+    }
+
+    /// Reserves `quantity` units of `sku` in `region` for `order_id`.
+    pub async fn reserve(
+        &self,
+        sku: &str,
+        region: &str,
+        order_id: Uuid,
+        quantity: i32,
+    ) -> Result<Reservation, StoreError> {
+        for _ in 0..CONTENTION_RETRIES {
+            if self.holds(sku, region, order_id).await? {
+                return Ok(Reservation::Held);
+            }
+            let available = self.available(sku, region).await?;
+            if available < quantity as i64 {
+                return Ok(Reservation::Insufficient { available });
+            }
+            let mut batch = Batch::new(BatchType::Logged);
+            batch.append_statement(self.set_if.clone());
+            batch.append_statement(self.insert_row.clone());
+            let values = (
+                (available - quantity as i64, sku, region, available),
+                (sku, region, order_id, quantity, Utc::now()),
+            );
+            let result = self
+                .session
+                .batch(&batch, values)
+                .await
+                .map_err(|e| StoreError::query("reserve stock", e))?;
+            if crate::lwt_applied(result)? {
+                return Ok(Reservation::Held);
+            }
+        }
+        Err(StoreError::Contention {
+            what: "reserve stock",
+            key: format!("{sku}/{region}"),
+        })
+    }
+
+    /// Gives back what `order_id` reserved of `sku` in `region`; a no-op if it holds nothing.
+    pub async fn release(&self, sku: &str, region: &str, order_id: Uuid) -> Result<(), StoreError> {
+        for _ in 0..CONTENTION_RETRIES {
+            let result = self
+                .session
+                .execute_unpaged(&self.row, (sku, region, order_id))
+                .await
+                .map_err(|e| StoreError::query("read reservation", e))?;
+            let rows = result
+                .into_rows_result()
+                .map_err(|e| StoreError::query("read reservation", e))?;
+            let Some((Some(quantity),)) = rows
+                .maybe_first_row::<(Option<i32>,)>()
+                .map_err(|e| StoreError::query("read reservation", e))?
+            else {
+                return Ok(());
+            };
+            let available = self.available(sku, region).await?;
+            let mut batch = Batch::new(BatchType::Logged);
+            batch.append_statement(self.set_if.clone());
+            batch.append_statement(self.delete_row.clone());
+            let values = (
+                (available + quantity as i64, sku, region, available),
+                (sku, region, order_id),
+            );
+            let result = self
+                .session
+                .batch(&batch, values)
+                .await
+                .map_err(|e| StoreError::query("release stock", e))?;
+            if crate::lwt_applied(result)? {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Contention {
+            what: "release stock",
+            key: format!("{sku}/{region}"),
+        })
+    }
+}
