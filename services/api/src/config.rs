@@ -1,24 +1,16 @@
 //! The API's configuration: built-in defaults overridden by `ORDERS_*` environment variables.
-use std::fmt;
-
 use orders_domain::Region;
 use orders_journal::CrashPoint;
 use orders_store::Durability;
 
-/// A value that must never reach a log.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub use orders_health::Secret;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `ORDERS_REGION`: this region's name, also its datacenter name.
     pub region: Region,
+    /// `ORDERS_REGIONS`: every region, comma-separated.
+    pub regions: Vec<Region>,
     /// `ORDERS_LISTEN`: the HTTP address.
     pub listen: String,
     /// `ORDERS_CASSANDRA`: a CQL node of this region's datacenter.
@@ -28,7 +20,7 @@ pub struct Config {
     /// `ORDERS_DURABILITY`: `local` (default) or `global`.
     pub durability: Durability,
     /// `ORDERS_OPS_TOKEN`: the operator token for /admin.
-    pub ops_token: Option<Secret>,
+    pub ops_token: Secret,
     /// `ORDERS_CRASH_POINT`: `never` (default) or `after_append`; only for the no-loss test.
     pub crash_point: CrashPoint,
     /// Largest accepted request body in bytes.
@@ -53,6 +45,21 @@ impl Config {
             variable: "ORDERS_REGION",
             detail: e.to_string(),
         })?;
+        let regions = var("ORDERS_REGIONS", "eu,us")
+            .split(',')
+            .map(|r| {
+                Region::new(r.trim()).map_err(|e| ConfigError {
+                    variable: "ORDERS_REGIONS",
+                    detail: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !regions.contains(&region) {
+            return Err(ConfigError {
+                variable: "ORDERS_REGIONS",
+                detail: format!("does not list {region}"),
+            });
+        }
         let durability = var("ORDERS_DURABILITY", "local")
             .parse()
             .map_err(|detail| ConfigError {
@@ -71,11 +78,12 @@ impl Config {
         };
         Ok(Config {
             region,
+            regions,
             listen: var("ORDERS_LISTEN", "127.0.0.1:8081"),
             cassandra: var("ORDERS_CASSANDRA", "127.0.0.2:9042"),
             kafka: var("ORDERS_KAFKA", "127.0.0.1:19092"),
             durability,
-            ops_token: get("ORDERS_OPS_TOKEN").filter(|t| !t.is_empty()).map(Secret),
+            ops_token: Secret::new(var("ORDERS_OPS_TOKEN", "")),
             crash_point,
             max_body_bytes: 64 * 1024,
         })

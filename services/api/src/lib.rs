@@ -2,6 +2,7 @@
 //! `run` serves until shutdown. Tests run exactly this code.
 pub mod auth;
 pub mod config;
+pub mod metrics;
 pub mod problem;
 pub mod resource;
 mod routes;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use orders_domain::Money;
+use orders_health::{HealthChecks, ServiceInfo};
 use orders_journal::Journal;
 use orders_store::catalog::CatalogItem;
 use orders_store::customers::Customers;
@@ -34,6 +36,8 @@ pub struct AppState {
     pub customers: Customers,
     pub open_orders: OpenOrders,
     pub keys: auth::KeyCache,
+    pub health: HealthChecks,
+    pub metrics: Arc<metrics::Metrics>,
     catalog: RwLock<Arc<Catalog>>,
 }
 
@@ -71,7 +75,7 @@ pub struct App {
 }
 
 /// Connects to the region's datacenter and Kafka and prepares everything; fails fast with the reason.
-pub async fn build(config: Config) -> anyhow::Result<App> {
+pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> {
     let store = StoreConfig::new(config.cassandra.clone(), config.region.as_str());
     let session = orders_store::connect(&store)
         .await
@@ -85,7 +89,38 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     )
     .await
     .context("preparing the journal")?;
+    let health = HealthChecks::new(
+        ServiceInfo {
+            service_id: format!("api-{}", config.region),
+            version: Some(env!("CARGO_PKG_VERSION").to_string()),
+            description: Some("orders api".into()),
+        },
+        shutdown,
+    );
+    let thresholds = orders_checks::Thresholds::load().map_err(anyhow::Error::msg)?;
+    orders_checks::kafka(&health, &config.kafka)?;
+    orders_checks::cassandra(&health, session.clone(), config.region.as_str())?;
+    orders_checks::outbox_backlog(&health, &thresholds, session.clone(), config.region.as_str())?;
+    // The region's worker group seen from outside: its lag shows even when the worker is dead.
+    let mut topics = vec![orders_log::ORDERS_TOPIC.to_string()];
+    topics.extend(
+        config
+            .regions
+            .iter()
+            .filter(|r| **r != config.region)
+            .map(|r| orders_log::mirrored(r.as_str(), orders_log::ORDERS_TOPIC)),
+    );
+    orders_checks::consumer_lag(
+        &health,
+        &thresholds,
+        &config.kafka,
+        &format!("orders-worker-{}", config.region),
+        topics,
+        true,
+    )?;
     let state = Arc::new(AppState {
+        metrics: Arc::new(metrics::Metrics::new(config.region.as_str())),
+        health,
         idempotency: Idempotency::new(session.clone(), config.region.as_str()).await?,
         customers: Customers::new(session.clone()).await?,
         open_orders: OpenOrders::new(session.clone()).await?,

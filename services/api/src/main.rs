@@ -9,8 +9,10 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    let app = orders_api::build(config).await.context("starting the api")?;
     let shutdown = CancellationToken::new();
     tokio::spawn(orders_api::telemetry::shutdown_on_signal(shutdown.clone()));
+    let app = orders_api::build(config, shutdown.clone())
+        .await
+        .context("starting the api")?;
     orders_api::run(app, listener, shutdown).await
 }

@@ -28,6 +28,19 @@ pub enum Handled {
     DeadLettered(String),
 }
 
+impl Handled {
+    fn label(&self) -> &'static str {
+        match self {
+            Handled::Processed(Outcome::Done) => "done",
+            Handled::Processed(Outcome::NotOwner { .. }) => "not_owner",
+            Handled::Processed(Outcome::Incomplete) => "incomplete",
+            Handled::Duplicate => "duplicate",
+            Handled::Skipped => "skipped",
+            Handled::DeadLettered(_) => "dead_lettered",
+        }
+    }
+}
+
 impl Worker {
     /// Handles one record completely: the single-step entry point tests drive directly.
     /// Transient failures are retried here with capped exponential backoff until shutdown.
@@ -137,9 +150,7 @@ impl Worker {
                 }
             }
         }
-        self.metrics
-            .dead_lettered
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.dead_lettered.inc();
         Handled::DeadLettered(reason.to_string())
     }
 }
@@ -168,6 +179,7 @@ pub async fn run(worker: Arc<Worker>, consumer: StreamConsumer) {
             tokio::spawn(async move {
                 while let Some(record) = rx.recv().await {
                     let handled = worker.handle_record(&record).await;
+                    worker.metrics.records.with_label_values(&[handled.label()]).inc();
                     let finished = handled != Handled::Skipped || !worker.shutdown.is_cancelled();
                     let _ = done.send((
                         record.topic().to_string(),

@@ -1,6 +1,5 @@
 //! The worker's HTTP surface: health, metrics, and the operator's ownership commands.
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -12,9 +11,71 @@ use serde_json::json;
 
 use crate::Worker;
 
-pub(crate) fn register_checks(worker: &Worker, session: Arc<Session>) -> anyhow::Result<()> {
-    orders_checks::kafka(&worker.health, &worker.config.kafka)?;
-    orders_checks::cassandra(&worker.health, session, worker.config.region.as_str())?;
+pub(crate) fn register_checks(worker: &Arc<Worker>, session: Arc<Session>) -> anyhow::Result<()> {
+    let (health, config) = (&worker.health, &worker.config);
+    let thresholds = orders_checks::Thresholds::load().map_err(anyhow::Error::msg)?;
+    let here = config.region.as_str();
+    let others: Vec<String> = config
+        .regions
+        .iter()
+        .filter(|r| *r != &config.region)
+        .map(|r| r.to_string())
+        .collect();
+    orders_checks::kafka(health, &config.kafka)?;
+    orders_checks::cassandra(health, session.clone(), here)?;
+    orders_checks::log_freshness(health, &thresholds, &config.kafka, here, others.clone())?;
+    orders_checks::db_lag(health, &thresholds, session.clone(), here, others)?;
+    orders_checks::consumer_lag(
+        health,
+        &thresholds,
+        &config.kafka,
+        &config.group(),
+        config.topics(),
+        false,
+    )?;
+    tokio::spawn(orders_checks::write_db_heartbeats(
+        session,
+        here.to_string(),
+        std::time::Duration::from_millis(200),
+        worker.shutdown.clone(),
+    ));
+    dead_letter_rate(worker, &thresholds)?;
+    Ok(())
+}
+
+/// `worker:deadLetterRate`: records dead-lettered over the last minute.
+fn dead_letter_rate(worker: &Arc<Worker>, thresholds: &orders_checks::Thresholds) -> anyhow::Result<()> {
+    let key = "worker:deadLetterRate";
+    let judge = thresholds.judge(key);
+    let counter = worker.metrics.dead_lettered.clone();
+    let history: Arc<std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, u64)>>> =
+        Arc::default();
+    worker.health.register(
+        key,
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_secs(1),
+        move || {
+            let (judge, counter, history) = (judge.clone(), counter.clone(), history.clone());
+            async move {
+                let now = std::time::Instant::now();
+                let mut h = history.lock().expect("dead-letter history lock");
+                h.push_back((now, counter.get()));
+                while h
+                    .front()
+                    .is_some_and(|(t, _)| now.duration_since(*t) > std::time::Duration::from_secs(60))
+                {
+                    h.pop_front();
+                }
+                let oldest = h.front().map_or(0, |(_, n)| *n);
+                let mut check = judge.observe((counter.get() - oldest) as f64);
+                if check.status == orders_health::Status::Fail {
+                    // Poison records are parked, not fatal: the worker keeps serving.
+                    check.status = orders_health::Status::Warn;
+                }
+                vec![check]
+            }
+        },
+    )?;
     Ok(())
 }
 
@@ -130,12 +191,7 @@ async fn hand_back(
 }
 
 async fn metrics(State(worker): State<Arc<Worker>>) -> Response {
-    let region = worker.config.region.as_str();
-    let body = format!(
-        "# HELP orders_worker_dead_lettered_total Records sent to the dead-letter topic.\n\
-         # TYPE orders_worker_dead_lettered_total counter\n\
-         orders_worker_dead_lettered_total{{region=\"{region}\"}} {}\n",
-        worker.metrics.dead_lettered.load(Ordering::Relaxed)
-    );
+    let mut body = worker.metrics.render();
+    body.push_str(&orders_health::export::prometheus_lines(&worker.health.report()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

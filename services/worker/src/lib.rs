@@ -3,13 +3,13 @@
 pub mod config;
 pub mod consumer;
 mod http;
+pub mod metrics;
 pub mod offsets;
 pub mod ownership;
 pub mod payment;
 pub mod saga;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -27,18 +27,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 
-/// Counters the worker exposes.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub dead_lettered: AtomicU64,
-}
-
 pub struct Worker {
     pub config: Config,
     pub processor: saga::Processor,
     pub processed: Processed,
     pub dlq: FutureProducer,
-    pub metrics: Metrics,
+    pub metrics: metrics::Metrics,
     pub health: HealthChecks,
     pub shutdown: CancellationToken,
 }
@@ -71,7 +65,9 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     )
     .await
     .context("loading ownership")?;
+    let metrics = metrics::Metrics::new(config.region.as_str());
     let processor = saga::Processor {
+        placed_to_final: metrics.placed_to_final.clone(),
         region: config.region.clone(),
         regions: config.regions.clone(),
         stock: Stock::new(session.clone()).await?,
@@ -94,7 +90,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let worker = Arc::new(Worker {
         processed: Processed::new(session.clone(), &config.group()).await?,
         dlq: consumer::dead_letter_producer(&config.kafka).context("creating the dead-letter producer")?,
-        metrics: Metrics::default(),
+        metrics,
         processor,
         health,
         shutdown,

@@ -53,6 +53,7 @@ pub struct Processor {
     pub open_orders: OpenOrders,
     pub payment: PaymentClient,
     pub owners: Owners,
+    pub placed_to_final: prometheus::Histogram,
 }
 
 /// Steps per pass: a full saga takes at most five (reserve, authorize, confirm, or reject and two
@@ -107,20 +108,33 @@ impl Processor {
                     }
                 },
             };
-            self.append(&stream, event).await?;
+            let finishes = matches!(
+                event,
+                OrderEvent::OrderConfirmed {} | OrderEvent::OrderRejected { .. }
+            );
+            if self.append(&stream, event).await? && finishes {
+                let took = (Utc::now() - state.placed_at).to_std().unwrap_or_default();
+                self.placed_to_final.observe(took.as_secs_f64());
+            }
         }
         Err(ProcessError::Contended { order_id })
     }
 
-    async fn append(&self, stream: &OrderStream, event: OrderEvent) -> Result<(), ProcessError> {
+    /// Appends to this region's lane; `false` if another writer took the position first.
+    async fn append(&self, stream: &OrderStream, event: OrderEvent) -> Result<bool, ProcessError> {
         let kind = event.type_name();
         let envelope = next_envelope(stream, &self.region, event, Uuid::now_v7(), Utc::now());
         match self.journal.append(&envelope).await? {
-            Appended::Written => info!(order_id = %stream.order_id(), event = kind, "saga advanced"),
+            Appended::Written => {
+                info!(order_id = %stream.order_id(), event = kind, "saga advanced");
+                Ok(true)
+            }
             // Someone else of this region advanced the order first: the next pass re-reads.
-            Appended::Conflict => debug!(order_id = %stream.order_id(), event = kind, "append lost a race"),
+            Appended::Conflict => {
+                debug!(order_id = %stream.order_id(), event = kind, "append lost a race");
+                Ok(false)
+            }
         }
-        Ok(())
     }
 
     /// Reserves every item from this region's allocation, or none of them.

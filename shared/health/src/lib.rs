@@ -5,6 +5,7 @@
 //! [`admin_routes`]. [`lag`] judges consumer lag by its trend and [`model`] rolls every region's
 //! reports up to one global color. Nothing here talks to Kafka or the database itself.
 
+pub mod export;
 pub mod http;
 pub mod lag;
 pub mod model;

@@ -1,6 +1,7 @@
 //! The Kafka side of the system: topic names, client settings, admin calls and log inspection.
 pub mod admin;
 pub mod clients;
+pub mod lag;
 
 pub use admin::{LatestRecord, create_topics, latest_record, metadata_ready, topic_exists};
 pub use clients::{consumer_config, producer_config};

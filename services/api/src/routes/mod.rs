@@ -21,28 +21,41 @@ use crate::problem::ApiError;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
-    Router::new()
+    let api = Router::new()
         .route("/v1/orders", post(orders::place))
         .route("/v1/orders/{id}", get(orders::get_order))
         .route("/v1/orders/{id}/events", get(orders::events))
         .route("/v1/orders/{id}/cancel", post(orders::cancel))
         .route("/v1/customers/{id}/orders", get(customers::orders))
         .route("/v1/catalog", get(catalog::list))
-        .route(
-            "/health/live",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "application/health+json")],
-                    r#"{"status":"pass"}"#,
-                )
-            }),
-        )
+        .with_state(state.clone());
+    Router::new()
+        .merge(api)
+        .route("/metrics", get(metrics))
+        .with_state(state.clone())
+        .merge(orders_health::routes(state.health.clone()))
+        .merge(orders_health::admin_routes(
+            state.health.clone(),
+            state.config.ops_token.clone(),
+        ))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track,
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+}
+
+/// `GET /metrics`: the API's own metrics and its health checks as gauges.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> impl axum::response::IntoResponse {
+    let mut body = state.metrics.render();
+    body.push_str(&orders_health::export::prometheus_lines(&state.health.report()));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
 /// The JSON body of a request, with every way it can be wrong mapped to a precise problem.

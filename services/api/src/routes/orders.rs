@@ -200,6 +200,8 @@ pub async fn place(
     }
     match outcome {
         Appended::Written => {
+            let durability = format!("{:?}", app.journal.durability()).to_lowercase();
+            app.metrics.orders_placed.with_label_values(&[&durability]).inc();
             let mut stream = stream;
             stream
                 .insert(envelope)

@@ -1,0 +1,92 @@
+//! The API's metrics, named in one place (Prometheus conventions: base units, `_total` counters,
+//! histograms for latency, low-cardinality labels: the matched route, never the raw path).
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub duration: HistogramVec,
+    pub orders_placed: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new(region: &str) -> Self {
+        let registry = Registry::new_custom(None, Some([("region".to_string(), region.to_string())].into()))
+            .expect("static registry");
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "orders_http_requests_total",
+                "HTTP requests answered, by route, method and status.",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("static metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "orders_http_request_duration_seconds",
+                "HTTP request latency, by route and method.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["route", "method"],
+        )
+        .expect("static metric");
+        let orders_placed = IntCounterVec::new(
+            Opts::new(
+                "orders_placed_total",
+                "Orders accepted, by durability they were acknowledged with.",
+            ),
+            &["durability"],
+        )
+        .expect("static metric");
+        for m in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(orders_placed.clone()),
+        ] {
+            registry.register(m).expect("unique metric names");
+        }
+        Metrics {
+            registry,
+            requests,
+            duration,
+            orders_placed,
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding");
+        String::from_utf8(buf).expect("utf-8 exposition")
+    }
+}
+
+/// Middleware: counts and times every request by its matched route.
+pub async fn track(State(metrics): State<std::sync::Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    metrics
+        .duration
+        .with_label_values(&[&route, &method])
+        .observe(start.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .with_label_values(&[&route, &method, response.status().as_str()])
+        .inc();
+    response
+}

@@ -1,0 +1,55 @@
+//! The worker's metrics, named in one place.
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+
+pub struct Metrics {
+    registry: Registry,
+    pub records: IntCounterVec,
+    pub dead_lettered: IntCounter,
+    pub placed_to_final: Histogram,
+}
+
+impl Metrics {
+    pub fn new(region: &str) -> Self {
+        let registry = Registry::new_custom(None, Some([("region".to_string(), region.to_string())].into()))
+            .expect("static registry");
+        let records = IntCounterVec::new(
+            Opts::new("orders_worker_records_total", "Records handled, by outcome."),
+            &["outcome"],
+        )
+        .expect("static metric");
+        let dead_lettered = IntCounter::new(
+            "orders_worker_dead_lettered_total",
+            "Records sent to the dead-letter topic.",
+        )
+        .expect("static metric");
+        let placed_to_final = Histogram::with_opts(
+            HistogramOpts::new(
+                "orders_placed_to_processed_seconds",
+                "Time from an order's placement to its final event (confirmed or rejected), as this worker saw it.",
+            )
+            .buckets(vec![0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        )
+        .expect("static metric");
+        registry.register(Box::new(records.clone())).expect("unique");
+        registry
+            .register(Box::new(dead_lettered.clone()))
+            .expect("unique");
+        registry
+            .register(Box::new(placed_to_final.clone()))
+            .expect("unique");
+        Metrics {
+            registry,
+            records,
+            dead_lettered,
+            placed_to_final,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding");
+        String::from_utf8(buf).expect("utf-8 exposition")
+    }
+}
