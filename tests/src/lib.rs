@@ -1,6 +1,7 @@
 //! The shared harness of the integration tests: the region list, clients pinned to a region, and
 //! `./dev` for drills. Tests run against the stack `./dev test` brings up; a missing stack is a
 //! failure that says what is missing, never a skip.
+pub mod api;
 pub mod kafka;
 
 use std::collections::HashMap;

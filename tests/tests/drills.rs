@@ -2,6 +2,7 @@
 //! `./dev test` runs them after every other test, one at a time (`--ignored --test-threads 1`).
 use std::time::{Duration, Instant};
 
+use orders_tests::api::{ApiClient, fresh_key, sample_order};
 use orders_tests::{dev, eventually, kafka, region, session};
 use scylla::statement::Consistency;
 use scylla::statement::unprepared::Statement;
@@ -52,4 +53,134 @@ async fn a_killed_region_leaves_the_other_serving_and_catches_up_after_heal() {
     eprintln!(
         "heal took {heal_took:?}; the outage write reached eu {took:?} after the heal finished (hinted handoff)"
     );
+}
+
+/// Places `n` orders in `region` concurrently and returns their ids (all acknowledged).
+async fn place_many(region: &str, n: usize) -> Vec<Uuid> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let region = region.to_string();
+        tasks.spawn(async move {
+            let reply = ApiClient::new(&region)
+                .place(&fresh_key(), &sample_order(Uuid::new_v4()))
+                .await;
+            assert_eq!(reply.status, 201, "placement in {region}: {}", reply.text);
+            reply.order_id()
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(id) = tasks.join_next().await {
+        ids.push(id.expect("join"));
+    }
+    ids
+}
+
+/// Waits until every order is final as seen from `region`, then checks each has exactly one
+/// authorization at the provider and one of each saga event.
+async fn assert_processed_once(region: &str, ids: &[Uuid], within: Duration) {
+    let api = ApiClient::new(region);
+    let http = reqwest::Client::new();
+    for id in ids {
+        let api = &api;
+        let finished = eventually(within, || async move {
+            let reply = api.get_order(id).await;
+            let status = reply.json["status"].as_str().unwrap_or("").to_string();
+            matches!(status.as_str(), "confirmed" | "rejected" | "cancelled").then_some(status)
+        })
+        .await;
+        let (status, _) = finished.unwrap_or_else(|| panic!("order {id} never became final in {region}"));
+        assert_eq!(status, "confirmed", "order {id}");
+        let auths: serde_json::Value = http
+            .get(format!("http://127.0.0.1:8099/v1/authorizations?order_id={id}"))
+            .send()
+            .await
+            .expect("sandbox")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            auths.as_array().map(Vec::len),
+            Some(1),
+            "authorizations of {id}: {auths}"
+        );
+        let events = api.events(id).await.json["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for kind in [
+            "OrderPlaced",
+            "StockReserved",
+            "PaymentAuthorized",
+            "OrderConfirmed",
+        ] {
+            let n = events.iter().filter(|e| e["type"] == kind).count();
+            assert_eq!(n, 1, "{kind} events of {id}");
+        }
+    }
+}
+
+/// Slows the payment sandbox for the drill, so orders are still in flight when the fault hits.
+struct SlowPayments;
+impl SlowPayments {
+    async fn set(latency_ms: u64) {
+        reqwest::Client::new()
+            .put("http://127.0.0.1:8099/sim/config")
+            .json(&serde_json::json!({ "latency_ms": latency_ms, "latency_jitter_ms": 5 }))
+            .send()
+            .await
+            .expect("sandbox config");
+    }
+}
+impl Drop for SlowPayments {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("curl")
+            .args(["-fsS", "-X", "PUT", "-H", "content-type: application/json"])
+            .args([
+                "-d",
+                r#"{"latency_ms":5,"latency_jitter_ms":5}"#,
+                "http://127.0.0.1:8099/sim/config",
+            ])
+            .output();
+    }
+}
+
+#[tokio::test]
+#[ignore = "drill: ./dev test runs it after the other tests"]
+async fn a_worker_killed_mid_batch_loses_and_doubles_nothing_after_restart() {
+    SlowPayments::set(150).await;
+    let _restore = SlowPayments;
+    let ids = place_many("eu", 30).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    dev(&["kill", "eu-worker"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    dev(&["region", "heal", "eu"]);
+    assert_processed_once("eu", &ids, Duration::from_secs(60)).await;
+}
+
+#[tokio::test]
+#[ignore = "drill: ./dev test runs it after the other tests"]
+async fn a_dead_regions_orders_are_finished_by_the_survivor_and_handed_back_after_heal() {
+    SlowPayments::set(300).await;
+    let _restore = SlowPayments;
+    let ids = place_many("eu", 20).await;
+    dev(&["region", "kill", "eu"]);
+    dev(&["takeover", "eu", "--by", "us"]);
+    assert_processed_once("us", &ids, Duration::from_secs(90)).await;
+
+    dev(&["region", "heal", "eu"]);
+    dev(&["handback", "eu", "--by", "us"]);
+    // Both regions converge on the same events for every order, and nothing was done twice.
+    let (eu_api, us_api) = (ApiClient::new("eu"), ApiClient::new("us"));
+    for id in &ids {
+        let converged = eventually(Duration::from_secs(60), || async {
+            let (a, b) = (eu_api.events(id).await.json, us_api.events(id).await.json);
+            (a == b && a["events"].as_array().is_some_and(|e| !e.is_empty())).then_some(())
+        })
+        .await;
+        assert!(
+            converged.is_some(),
+            "order {id} differs between eu and us after heal"
+        );
+    }
+    assert_processed_once("eu", &ids, Duration::from_secs(30)).await;
 }

@@ -17,7 +17,7 @@ pub struct Config {
     pub cassandra: String,
     /// `ORDERS_KAFKA`: this region's Kafka bootstrap servers.
     pub kafka: String,
-    /// `ORDERS_DURABILITY`: `local` (default) or `global`.
+    /// `ORDERS_DURABILITY`: `global` (default) or `local`.
     pub durability: Durability,
     /// `ORDERS_OPS_TOKEN`: the operator token for /admin.
     pub ops_token: Secret,
@@ -60,7 +60,7 @@ impl Config {
                 detail: format!("does not list {region}"),
             });
         }
-        let durability = var("ORDERS_DURABILITY", "local")
+        let durability = var("ORDERS_DURABILITY", "global")
             .parse()
             .map_err(|detail| ConfigError {
                 variable: "ORDERS_DURABILITY",
@@ -95,10 +95,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_region_eu_with_local_durability() {
+    fn defaults_are_region_eu_with_global_durability() {
         let c = Config::from_lookup(|_| None).unwrap();
         assert_eq!(c.region.as_str(), "eu");
-        assert_eq!(c.durability, Durability::Local);
+        assert_eq!(c.durability, Durability::Global);
         assert_eq!(c.crash_point, CrashPoint::Never);
     }
 

@@ -125,7 +125,7 @@ impl Processor {
         let kind = event.type_name();
         let envelope = next_envelope(stream, &self.region, event, Uuid::now_v7(), Utc::now());
         match self.journal.append(&envelope).await? {
-            Appended::Written => {
+            Appended::Written | Appended::Degraded => {
                 info!(order_id = %stream.order_id(), event = kind, "saga advanced");
                 Ok(true)
             }

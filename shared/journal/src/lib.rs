@@ -108,7 +108,7 @@ impl Journal {
         self.outbox.put(event, &json).await?;
         let outcome = self.store.append(event, self.durability).await?;
         match outcome {
-            Appended::Written => {
+            Appended::Written | Appended::Degraded => {
                 if self.crash == CrashPoint::AfterAppend {
                     warn!(event_id = %event.event_id, "crash point after append reached: aborting");
                     std::process::abort();

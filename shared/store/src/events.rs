@@ -12,6 +12,15 @@ use scylla::statement::prepared::PreparedStatement;
 use uuid::Uuid;
 
 use crate::StoreError;
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+
+/// The coordinator refused up front: not enough replicas alive for the consistency level.
+fn is_unavailable(e: &ExecutionError) -> bool {
+    matches!(
+        e,
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(DbError::Unavailable { .. }, _))
+    )
+}
 
 /// How far an append must be replicated before it is acknowledged (DESIGN section 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -40,6 +49,9 @@ impl std::str::FromStr for Durability {
 pub enum Appended {
     /// The event is durable at the requested level.
     Written,
+    /// `global` durability, but another region's datacenter is down (the cluster's failure
+    /// detector declared it): the event is durable in this region only (RPO = cross-DC lag).
+    Degraded,
     /// Another writer of this region took that lane position first: re-read and decide again.
     Conflict,
 }
@@ -106,11 +118,44 @@ impl EventStore {
             event_id: event.event_id,
             detail: e.to_string(),
         })?;
+        let outcome = match durability {
+            Durability::Local => self
+                .try_append(event, &json, Consistency::LocalQuorum)
+                .await
+                .map(|a| (a, false)),
+            Durability::Global => match self.try_append(event, &json, Consistency::EachQuorum).await {
+                Err(e) if is_unavailable(&e) => {
+                    tracing::warn!(order_id = %event.order_id, error = %e, "another datacenter is down: acknowledging locally");
+                    self.try_append(event, &json, Consistency::LocalQuorum)
+                        .await
+                        .map(|a| (a, true))
+                }
+                other => other.map(|a| (a, false)),
+            },
+        };
+        let (applied, degraded) = outcome.map_err(|e| StoreError::Append {
+            order_id: event.order_id,
+            seq: event.seq,
+            source: Box::new(e),
+        })?;
+        // A commit that failed after its proposal was accepted is finished by the next round, which
+        // then reports the position taken: by this very event, which makes it a success.
+        let ours = applied || self.event_at(event.order_id, event.seq).await? == Some(event.event_id);
+        Ok(match (ours, degraded) {
+            (false, _) => Appended::Conflict,
+            (true, false) => Appended::Written,
+            (true, true) => Appended::Degraded,
+        })
+    }
+
+    async fn try_append(
+        &self,
+        event: &EventEnvelope,
+        json: &str,
+        consistency: Consistency,
+    ) -> Result<bool, ExecutionError> {
         let mut statement = self.append.clone();
-        statement.set_consistency(match durability {
-            Durability::Local => Consistency::LocalQuorum,
-            Durability::Global => Consistency::EachQuorum,
-        });
+        statement.set_consistency(consistency);
         let result = self
             .session
             .execute_unpaged(
@@ -124,18 +169,9 @@ impl EventStore {
                     json,
                 ),
             )
-            .await
-            .map_err(|e| StoreError::Append {
-                order_id: event.order_id,
-                seq: event.seq,
-                source: Box::new(e),
-            })?;
-        let applied = crate::lwt_applied(result)?;
-        Ok(if applied {
-            Appended::Written
-        } else {
-            Appended::Conflict
-        })
+            .await?;
+        // An unreadable answer counts as not applied; the lane position read that follows decides.
+        Ok(crate::lwt_applied(result).unwrap_or(false))
     }
 
     /// Every event of an order visible in this datacenter, from all lanes.

@@ -26,6 +26,7 @@ pub struct Idempotency {
     take_over: PreparedStatement,
     finish: PreparedStatement,
     read: PreparedStatement,
+    release: PreparedStatement,
 }
 
 impl Idempotency {
@@ -58,6 +59,7 @@ impl Idempotency {
                  WHERE client_id = ? AND key = ?",
             )
             .await?,
+            release: prep("DELETE FROM orders.idempotency WHERE client_id = ? AND key = ? AND region = ?").await?,
             session,
             region: region.to_string(),
         })
@@ -107,13 +109,38 @@ impl Idempotency {
         Ok(())
     }
 
-    /// What every region has recorded for the key (as far as replication has brought it here).
-    pub async fn records(&self, client: &str, key: &str) -> Result<Vec<KeyRecord>, StoreError> {
-        let result = self
-            .session
-            .execute_unpaged(&self.read, (client, key))
+    /// Gives up this region's claim (another region is placing the same key).
+    pub async fn release(&self, client: &str, key: &str) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(&self.release, (client, key, &self.region))
             .await
-            .map_err(|e| StoreError::query("idempotency read", e))?;
+            .map_err(|e| StoreError::query("idempotency release", e))?;
+        Ok(())
+    }
+
+    /// What every region has recorded for the key. With `everywhere`, read from a quorum of all
+    /// datacenters (falling back to this one if that is impossible), so that of two regions
+    /// claiming the same key at once at least one sees the other; otherwise only as far as
+    /// replication has brought the records here.
+    pub async fn records(
+        &self,
+        client: &str,
+        key: &str,
+        everywhere: bool,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut statement = self.read.clone();
+        if everywhere {
+            statement.set_consistency(scylla::statement::Consistency::Quorum);
+        }
+        let result = match self.session.execute_unpaged(&statement, (client, key)).await {
+            Ok(r) => r,
+            Err(_) if everywhere => self
+                .session
+                .execute_unpaged(&self.read, (client, key))
+                .await
+                .map_err(|e| StoreError::query("idempotency read", e))?,
+            Err(e) => return Err(StoreError::query("idempotency read", e)),
+        };
         let rows = result
             .into_rows_result()
             .map_err(|e| StoreError::query("idempotency read", e))?;

@@ -46,7 +46,14 @@ pub async fn orders(
         .transpose()?;
     let (rows, next) = state.customers.page(customer_id, limit, token).await?;
     let streams = fold_orders(state.clone(), rows.iter().map(|r| r.order_id).collect()).await?;
-    let orders: Vec<OrderResource> = streams.iter().flatten().map(OrderResource::from).collect();
+    // Two regions placing one key at once can leave two rows for one order: show it once.
+    let mut seen = std::collections::HashSet::new();
+    let orders: Vec<OrderResource> = streams
+        .iter()
+        .flatten()
+        .filter(|s| seen.insert(s.order_id))
+        .map(OrderResource::from)
+        .collect();
     Ok(Json(json!({
         "orders": orders,
         "next_page_token": next.map(|n| URL_SAFE_NO_PAD.encode(n)),

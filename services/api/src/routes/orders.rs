@@ -138,39 +138,8 @@ pub async fn place(
     }
 
     let now = Utc::now();
-    if !app
-        .idempotency
-        .begin(&client, &key, &fingerprint, order_id, now)
-        .await?
-    {
-        let records = app.idempotency.records(&client, &key).await?;
-        let mine = records.iter().find(|r| r.region == app.idempotency.region());
-        match mine {
-            Some(r) if r.fingerprint != fingerprint => return Err(ApiError::IdempotencyKeyReused),
-            Some(r) if !r.done && now - r.started_at < IN_FLIGHT_FOR => {
-                return Err(ApiError::IdempotencyKeyInFlight);
-            }
-            Some(r) if !r.done => {
-                if !app
-                    .idempotency
-                    .take_over(&client, &key, r.started_at, now)
-                    .await?
-                {
-                    return Err(ApiError::IdempotencyKeyInFlight);
-                }
-            }
-            _ => {
-                // Finished here: the order is in this datacenter's stream.
-                let stream = store.read_stream(order_id).await?;
-                if let Some(existing) = stream.state().ok().flatten() {
-                    return replay(&existing, &fingerprint);
-                }
-            }
-        }
-    }
-    if let Some(other) = records_in_flight_elsewhere(&app, &client, &key, now).await? {
-        tracing::info!(%order_id, region = %other, "same key in flight in another region");
-        return Err(ApiError::IdempotencyKeyInFlight);
+    if let Some(early) = claim(&app, &client, &key, &fingerprint, order_id, now).await? {
+        return Ok(early);
     }
 
     let event = OrderEvent::OrderPlaced {
@@ -199,9 +168,13 @@ pub async fn place(
         tracing::warn!(%error, %order_id, "idempotency record not marked done; retries still replay from the stream");
     }
     match outcome {
-        Appended::Written => {
-            let durability = format!("{:?}", app.journal.durability()).to_lowercase();
-            app.metrics.orders_placed.with_label_values(&[&durability]).inc();
+        Appended::Written | Appended::Degraded => {
+            let durability = match (outcome, app.journal.durability()) {
+                (Appended::Degraded, _) => "global_degraded",
+                (_, orders_store::Durability::Global) => "global",
+                _ => "local",
+            };
+            app.metrics.orders_placed.with_label_values(&[durability]).inc();
             let mut stream = stream;
             stream
                 .insert(envelope)
@@ -226,19 +199,77 @@ pub async fn place(
     }
 }
 
-/// Another region claimed the key moments ago and has not finished: answer 409 rather than
-/// placing the same order twice at once.
-async fn records_in_flight_elsewhere(
+/// Claims (client, key) for this request. `Some(response)` when the request must not place the
+/// order itself: a replay of a finished placement, or a refusal.
+///
+/// Each region claims in its own row and then reads every region's rows. In `global` durability
+/// that read goes to a quorum of all datacenters, so of two regions claiming the same key at once
+/// at least one sees the other; whoever sees another claim in flight backs off (409) and gives up
+/// its own, so a retry is never blocked for long. In `local` durability the read is local and two
+/// regions can both place the same key within the replication lag; the fold then keeps the first
+/// placement (docs/decisions/0004-idempotency-across-regions.md).
+async fn claim(
     app: &AppState,
     client: &str,
     key: &str,
+    fingerprint: &str,
+    order_id: Uuid,
     now: chrono::DateTime<Utc>,
-) -> Result<Option<String>, ApiError> {
-    let records = app.idempotency.records(client, key).await?;
-    Ok(records
-        .into_iter()
-        .find(|r| r.region != app.idempotency.region() && !r.done && now - r.started_at < IN_FLIGHT_FOR)
-        .map(|r| r.region))
+) -> Result<Option<Response>, ApiError> {
+    let here = app.idempotency.region();
+    if !app
+        .idempotency
+        .begin(client, key, fingerprint, order_id, now)
+        .await?
+    {
+        let records = app.idempotency.records(client, key, false).await?;
+        match records.iter().find(|r| r.region == here) {
+            Some(r) if r.fingerprint != fingerprint => return Err(ApiError::IdempotencyKeyReused),
+            Some(r) if !r.done && now - r.started_at < IN_FLIGHT_FOR => {
+                return Err(ApiError::IdempotencyKeyInFlight);
+            }
+            Some(r) if !r.done => {
+                if !app.idempotency.take_over(client, key, r.started_at, now).await? {
+                    return Err(ApiError::IdempotencyKeyInFlight);
+                }
+            }
+            _ => return replay_when_visible(app, order_id, fingerprint).await.map(Some),
+        }
+    }
+    let everywhere = app.journal.durability() == orders_store::Durability::Global;
+    let records = app.idempotency.records(client, key, everywhere).await?;
+    for other in records.iter().filter(|r| r.region != here) {
+        if other.fingerprint != fingerprint {
+            app.idempotency.release(client, key).await?;
+            return Err(ApiError::IdempotencyKeyReused);
+        }
+        if other.done {
+            app.idempotency.release(client, key).await?;
+            return replay_when_visible(app, order_id, fingerprint).await.map(Some);
+        }
+        if now - other.started_at < IN_FLIGHT_FOR {
+            tracing::info!(%order_id, region = %other.region, "same key in flight in another region");
+            app.idempotency.release(client, key).await?;
+            return Err(ApiError::IdempotencyKeyInFlight);
+        }
+    }
+    Ok(None)
+}
+
+/// The placement finished (here or elsewhere): answer with it once this datacenter has it.
+async fn replay_when_visible(
+    app: &AppState,
+    order_id: Uuid,
+    fingerprint: &str,
+) -> Result<Response, ApiError> {
+    for _ in 0..20 {
+        let stream = app.journal.store().read_stream(order_id).await?;
+        if let Some(existing) = stream.state().ok().flatten() {
+            return replay(&existing, fingerprint);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(ApiError::IdempotencyKeyInFlight)
 }
 
 fn replay(existing: &OrderState, fingerprint: &str) -> Result<Response, ApiError> {
@@ -320,7 +351,7 @@ pub async fn cancel(
             Err(e) => return Err(ApiError::Conflict(e.to_string())),
         };
         let envelope = next_envelope(&stream, &app.config.region, event, Uuid::now_v7(), Utc::now());
-        if app.journal.append(&envelope).await? == Appended::Written {
+        if app.journal.append(&envelope).await? != Appended::Conflict {
             stream
                 .insert(envelope)
                 .map_err(|e| ApiError::Internal(e.into()))?;
@@ -331,5 +362,7 @@ pub async fn cancel(
             return Ok(order_response(StatusCode::OK, &state, false));
         }
     }
-    Err(ApiError::IdempotencyKeyInFlight)
+    Err(ApiError::Conflict(
+        "the order kept changing while cancelling; retry".into(),
+    ))
 }

@@ -1,0 +1,93 @@
+//! No dual-write loss: an API that dies between the database write and the Kafka produce loses
+//! nothing. A second eu API runs with the crash point `after_append`, so it aborts right after the
+//! `OrderPlaced` is in the store; the region's relay must still publish the event to Kafka.
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use orders_tests::api::{ApiClient, fresh_key, sample_order};
+use orders_tests::{eventually, kafka, region, repo_root};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn an_api_killed_between_the_append_and_the_produce_loses_no_event() {
+    let eu = region("eu");
+    let bin = std::env::var("ORDERS_BIN_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target/debug"))
+        .join("orders-api");
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace (./dev up builds it)",
+        bin.display()
+    );
+    let port = 18_181;
+    let mut crashing = Command::new(&bin)
+        .env("ORDERS_REGION", &eu.name)
+        .env("ORDERS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ORDERS_CASSANDRA", eu.cql_contact())
+        .env("ORDERS_KAFKA", &eu.kafka)
+        .env("ORDERS_CRASH_POINT", "after_append")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a second eu api");
+    let http = reqwest::Client::new();
+    let live = format!("http://127.0.0.1:{port}/health/live");
+    let up = eventually(Duration::from_secs(30), || {
+        let (http, live) = (http.clone(), live.clone());
+        async move {
+            http.get(&live)
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        }
+    })
+    .await;
+    assert!(up.is_some(), "the crashing api never came up");
+
+    let before = kafka::end_offsets(&eu.kafka, orders_log::ORDERS_TOPIC);
+    let key = fresh_key();
+    let body = sample_order(Uuid::new_v4());
+    let api_key = orders_tests::credentials().remove("API_KEY").expect("API_KEY");
+    let answer = http
+        .post(format!("http://127.0.0.1:{port}/v1/orders"))
+        .bearer_auth(&api_key)
+        .header("idempotency-key", &key)
+        .json(&body)
+        .send()
+        .await;
+    assert!(
+        answer.is_err(),
+        "the api answered although it should have aborted after the append"
+    );
+    let status = crashing.wait().expect("wait for the crashed api");
+    assert!(!status.success(), "the api exited cleanly instead of aborting");
+
+    // The order is in the store although nobody was told, and its event reaches Kafka anyway.
+    let order_id = orders_domain::order_id_for(orders_tests::api::CLIENT_ID, &key);
+    let (bootstrap, id) = (eu.kafka.clone(), order_id.to_string());
+    let found = tokio::task::spawn_blocking(move || {
+        kafka::find_key(
+            &bootstrap,
+            orders_log::ORDERS_TOPIC,
+            &before,
+            &id,
+            Duration::from_secs(30),
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        found,
+        Some(false),
+        "OrderPlaced of {order_id} never reached eu orders after the crash"
+    );
+
+    // The client's retry returns the order the crashed request created.
+    let retry = ApiClient::new("eu").place(&key, &body).await;
+    assert_eq!(retry.status, 201, "{}", retry.text);
+    assert_eq!(retry.order_id(), order_id);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+}
