@@ -15,6 +15,50 @@ async fn a_killed_region_leaves_the_other_serving_and_catches_up_after_heal() {
     let us_session = session(&us).await;
 
     dev(&["region", "kill", "eu"]);
+    let _heal = HealOnDrop("eu");
+    let killed_at = Instant::now();
+
+    // Clients of the eu edge are served by us again within 10 s (in global durability this
+    // includes us switching to local acknowledgement once eu is declared down).
+    let api_key = orders_tests::credentials().remove("API_KEY").expect("API_KEY");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client");
+    let edge = format!("http://127.0.0.1:{}/v1/orders", eu.edge_port);
+    let mut failures = 0;
+    let served_by = loop {
+        let reply = http
+            .post(&edge)
+            .bearer_auth(&api_key)
+            .header("idempotency-key", fresh_key())
+            .json(&sample_order(Uuid::new_v4()))
+            .send()
+            .await;
+        match reply {
+            Ok(r) if r.status() == 201 => {
+                break r
+                    .headers()
+                    .get("x-served-by")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+            }
+            _ => failures += 1,
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(30),
+            "no placement through the eu edge 30 s after the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let rto = killed_at.elapsed();
+    eprintln!("eu edge served again after {rto:?} by {served_by} ({failures} failed attempts)");
+    assert_eq!(served_by, "api-us");
+    assert!(
+        rto < Duration::from_secs(10),
+        "clients of the eu edge waited {rto:?} (target 10 s)"
+    );
 
     // us still writes and reads at LOCAL_QUORUM and still takes records.
     let id = Uuid::new_v4();
@@ -53,6 +97,16 @@ async fn a_killed_region_leaves_the_other_serving_and_catches_up_after_heal() {
     eprintln!(
         "heal took {heal_took:?}; the outage write reached eu {took:?} after the heal finished (hinted handoff)"
     );
+}
+
+/// Heals a region when a drill ends, also when it fails, so later tests find the stack whole.
+struct HealOnDrop(&'static str);
+impl Drop for HealOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(orders_tests::repo_root().join("dev"))
+            .args(["region", "heal", self.0])
+            .output();
+    }
 }
 
 /// Places `n` orders in `region` concurrently and returns their ids (all acknowledged).
@@ -146,6 +200,58 @@ impl Drop for SlowPayments {
 
 #[tokio::test]
 #[ignore = "drill: ./dev test runs it after the other tests"]
+async fn a_drained_region_is_left_by_its_edge_and_taken_back_after_undrain() {
+    let eu = region("eu");
+    let token = orders_tests::credentials()
+        .remove("OPS_TOKEN")
+        .expect("OPS_TOKEN");
+    let http = reqwest::Client::new();
+    let admin = |action: &'static str| {
+        let (http, token, url) = (http.clone(), token.clone(), eu.api_url());
+        async move {
+            let r = http
+                .post(format!("{url}/admin/{action}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("admin call");
+            assert_eq!(r.status(), 200, "{action}");
+        }
+    };
+    let served_by = |want: &'static str| {
+        let http = http.clone();
+        async move {
+            let edge = format!("http://127.0.0.1:{}/health/live", region("eu").edge_port);
+            eventually(Duration::from_secs(10), || {
+                let (http, edge) = (http.clone(), edge.clone());
+                async move {
+                    let r = http.get(&edge).send().await.ok()?;
+                    (r.headers().get("x-served-by")?.to_str().ok()? == want).then_some(())
+                }
+            })
+            .await
+            .map(|(_, took)| took)
+        }
+    };
+    admin("drain").await;
+    let ready = http
+        .get(format!("{}/health/ready", eu.api_url()))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().await.unwrap_or_default().contains("draining"));
+    let moved = served_by("api-us").await;
+    admin("undrain").await;
+    let moved = moved.expect("the eu edge kept sending clients to the drained eu region");
+    let back = served_by("api-eu")
+        .await
+        .expect("the eu edge did not return to eu after undrain");
+    eprintln!("drain moved the eu edge to us in {moved:?}; undrain brought it back in {back:?}");
+}
+
+#[tokio::test]
+#[ignore = "drill: ./dev test runs it after the other tests"]
 async fn a_worker_killed_mid_batch_loses_and_doubles_nothing_after_restart() {
     SlowPayments::set(150).await;
     let _restore = SlowPayments;
@@ -164,6 +270,7 @@ async fn a_dead_regions_orders_are_finished_by_the_survivor_and_handed_back_afte
     let _restore = SlowPayments;
     let ids = place_many("eu", 20).await;
     dev(&["region", "kill", "eu"]);
+    let _heal = HealOnDrop("eu");
     dev(&["takeover", "eu", "--by", "us"]);
     assert_processed_once("us", &ids, Duration::from_secs(90)).await;
 

@@ -118,6 +118,30 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         topics,
         true,
     )?;
+    let reach = journal.store().reach().clone();
+    let durability = config.durability;
+    health.register(
+        "durability:mode",
+        Duration::from_secs(1),
+        Duration::from_millis(100),
+        move || {
+            let reach = reach.clone();
+            async move {
+                use orders_health::{CheckResult, Status};
+                let check = match (durability, reach.unreachable()) {
+                    (orders_store::Durability::Local, _) => CheckResult::now(Status::Pass)
+                        .with_output("local: acknowledged in this region (RPO = cross-DC lag)"),
+                    (orders_store::Durability::Global, None) => CheckResult::now(Status::Pass),
+                    (orders_store::Durability::Global, Some(down)) => CheckResult::now(Status::Warn)
+                        .with_output(format!(
+                            "global durability degraded since {}: acknowledging in this region only ({})",
+                            down.since, down.reason
+                        )),
+                };
+                vec![check.with_component_id(format!("{durability:?}").to_lowercase())]
+            }
+        },
+    )?;
     let state = Arc::new(AppState {
         metrics: Arc::new(metrics::Metrics::new(config.region.as_str())),
         health,
@@ -149,6 +173,12 @@ pub async fn run(app: App, listener: TcpListener, shutdown: CancellationToken) -
             .clone()
             .run_relay(Duration::from_secs(1), shutdown.clone()),
     );
+    tokio::spawn(state.journal.store().reach().clone().run_probe(
+        state.session.clone(),
+        state.config.region.to_string(),
+        Duration::from_secs(1),
+        shutdown.clone(),
+    ));
     tokio::spawn(refresh_catalog_every(
         state.clone(),
         Duration::from_secs(30),

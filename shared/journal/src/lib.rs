@@ -70,7 +70,8 @@ impl Journal {
         crash: CrashPoint,
     ) -> Result<Arc<Self>, JournalError> {
         let outbox = Outbox::new(session.clone(), region.as_str()).await?;
-        let store = EventStore::new(session, region).await?;
+        let reach = orders_store::reach::Reach::default();
+        let store = EventStore::new(session, region, reach).await?;
         let producer: FutureProducer =
             orders_log::producer_config(kafka_bootstrap)
                 .create()

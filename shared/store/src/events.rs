@@ -14,6 +14,15 @@ use uuid::Uuid;
 use crate::StoreError;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 
+/// No answer in time: from the client timeout, or the coordinator waiting for a remote replica.
+fn is_timeout(e: &ExecutionError) -> bool {
+    matches!(
+        e,
+        ExecutionError::RequestTimeout(_)
+            | ExecutionError::LastAttemptError(RequestAttemptError::DbError(DbError::WriteTimeout { .. }, _))
+    )
+}
+
 /// The coordinator refused up front: not enough replicas alive for the consistency level.
 fn is_unavailable(e: &ExecutionError) -> bool {
     matches!(
@@ -60,13 +69,18 @@ pub enum Appended {
 pub struct EventStore {
     session: std::sync::Arc<Session>,
     region: Region,
+    reach: crate::reach::Reach,
     append: PreparedStatement,
     read: PreparedStatement,
     read_at: PreparedStatement,
 }
 
 impl EventStore {
-    pub async fn new(session: std::sync::Arc<Session>, region: Region) -> Result<Self, StoreError> {
+    pub async fn new(
+        session: std::sync::Arc<Session>,
+        region: Region,
+        reach: crate::reach::Reach,
+    ) -> Result<Self, StoreError> {
         let prepare = |cql: &'static str| {
             let session = session.clone();
             async move {
@@ -90,10 +104,16 @@ impl EventStore {
         Ok(EventStore {
             session,
             region,
+            reach,
             append,
             read,
             read_at,
         })
+    }
+
+    /// This region's view of whether global durability is possible now.
+    pub fn reach(&self) -> &crate::reach::Reach {
+        &self.reach
     }
 
     pub fn region(&self) -> &Region {
@@ -123,9 +143,13 @@ impl EventStore {
                 .try_append(event, &json, Consistency::LocalQuorum)
                 .await
                 .map(|a| (a, false)),
+            Durability::Global if !self.reach.is_global_possible() => self
+                .try_append(event, &json, Consistency::LocalQuorum)
+                .await
+                .map(|a| (a, true)),
             Durability::Global => match self.try_append(event, &json, Consistency::EachQuorum).await {
-                Err(e) if is_unavailable(&e) => {
-                    tracing::warn!(order_id = %event.order_id, error = %e, "another datacenter is down: acknowledging locally");
+                Err(e) if is_unavailable(&e) || is_timeout(&e) => {
+                    self.reach.declare_unreachable(e.to_string());
                     self.try_append(event, &json, Consistency::LocalQuorum)
                         .await
                         .map(|a| (a, true))
@@ -156,6 +180,9 @@ impl EventStore {
     ) -> Result<bool, ExecutionError> {
         let mut statement = self.append.clone();
         statement.set_consistency(consistency);
+        if consistency == Consistency::EachQuorum {
+            statement.set_request_timeout(Some(crate::reach::GLOBAL_TIMEOUT));
+        }
         let result = self
             .session
             .execute_unpaged(

@@ -131,6 +131,7 @@ impl Idempotency {
         let mut statement = self.read.clone();
         if everywhere {
             statement.set_consistency(scylla::statement::Consistency::Quorum);
+            statement.set_request_timeout(Some(crate::reach::GLOBAL_TIMEOUT));
         }
         let result = match self.session.execute_unpaged(&statement, (client, key)).await {
             Ok(r) => r,

@@ -9,6 +9,7 @@ pub mod open_orders;
 pub mod outbox;
 pub mod ownership;
 pub mod processed;
+pub mod reach;
 pub mod schema;
 pub mod session;
 pub mod stock;

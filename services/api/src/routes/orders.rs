@@ -236,7 +236,8 @@ async fn claim(
             _ => return replay_when_visible(app, order_id, fingerprint).await.map(Some),
         }
     }
-    let everywhere = app.journal.durability() == orders_store::Durability::Global;
+    let everywhere = app.journal.durability() == orders_store::Durability::Global
+        && app.journal.store().reach().is_global_possible();
     let records = app.idempotency.records(client, key, everywhere).await?;
     for other in records.iter().filter(|r| r.region != here) {
         if other.fingerprint != fingerprint {
