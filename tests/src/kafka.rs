@@ -89,3 +89,52 @@ fn inspector(bootstrap: &str) -> BaseConsumer {
         .create()
         .expect("consumer")
 }
+
+/// A group's lag in seconds read straight from Kafka: for each partition of `topic`, the age of the
+/// record at the group's committed offset (0 when caught up); the maximum over partitions.
+pub fn group_lag_seconds(bootstrap: &str, group: &str, topic: &str) -> f64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let ends = end_offsets(bootstrap, topic);
+    let mut tpl = TopicPartitionList::new();
+    for (p, _) in &ends {
+        tpl.add_partition(topic, *p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(5))
+        .expect("committed offsets");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let mut worst = 0.0_f64;
+    for e in committed.elements() {
+        let end = ends
+            .iter()
+            .find(|(p, _)| *p == e.partition())
+            .map(|(_, o)| *o)
+            .unwrap_or(0);
+        let Offset::Offset(at) = e.offset() else { continue };
+        if at >= end {
+            continue;
+        }
+        let reader = inspector(bootstrap);
+        let mut one = TopicPartitionList::new();
+        one.add_partition_offset(topic, e.partition(), Offset::Offset(at))
+            .expect("partition");
+        reader.assign(&one).expect("assign");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Some(Ok(m)) = reader.poll(Duration::from_millis(100)) {
+                let ts = m.timestamp().to_millis().unwrap_or(now_ms);
+                worst = worst.max((now_ms - ts) as f64 / 1000.0);
+                break;
+            }
+        }
+    }
+    worst
+}

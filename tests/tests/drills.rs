@@ -291,3 +291,176 @@ async fn a_dead_regions_orders_are_finished_by_the_survivor_and_handed_back_afte
     }
     assert_processed_once("eu", &ids, Duration::from_secs(30)).await;
 }
+
+/// Waits until `check` of `service` in `region` has `want` status; returns how long it took.
+async fn until_check(
+    region: &str,
+    service: &str,
+    key: &str,
+    want: orders_health::Status,
+    within: Duration,
+) -> Duration {
+    let r = region_of(region);
+    let base = orders_tests::health::services(&r)
+        .into_iter()
+        .find(|(n, _)| *n == service)
+        .expect("service")
+        .1;
+    let found = eventually(within, || {
+        let base = base.clone();
+        async move {
+            let (_, report) = orders_tests::health::ready(&base).await;
+            let (status, _, _) = orders_tests::health::check(&report?, key)?;
+            (status == want).then_some(())
+        }
+    })
+    .await;
+    found
+        .unwrap_or_else(|| panic!("{key} of {service} {region} never became {want:?} within {within:?}"))
+        .1
+}
+
+fn region_of(name: &str) -> orders_tests::Region {
+    region(name)
+}
+
+#[tokio::test]
+#[ignore = "drill: ./dev test runs it after the other tests"]
+async fn losing_eu_kafka_fails_eu_readiness_naming_kafka_and_leaves_us_serving() {
+    use orders_health::Status;
+    dev(&["kill", "eu-kafka"]);
+    let _heal = HealOnDrop("eu");
+    let api = until_check(
+        "eu",
+        "api",
+        "kafka:responseTime",
+        Status::Fail,
+        Duration::from_secs(10),
+    )
+    .await;
+    let worker = until_check(
+        "eu",
+        "worker",
+        "kafka:responseTime",
+        Status::Fail,
+        Duration::from_secs(10),
+    )
+    .await;
+    eprintln!("eu readiness failed naming kafka after {api:?} (api) and {worker:?} (worker)");
+    let (status, report) = orders_tests::health::ready(&region("eu").api_url()).await;
+    assert_eq!(status, 503, "{report:?}");
+    let (status, _) = orders_tests::health::ready(&region("us").api_url()).await;
+    assert_eq!(status, 200, "us api must stay ready");
+    let model = orders_tests::health::model().await;
+    assert_eq!(
+        model.global.color,
+        orders_health::model::Color::Yellow,
+        "{:?}",
+        model.global
+    );
+    assert_eq!(model.regions["eu"].node.color, orders_health::model::Color::Red);
+
+    dev(&["region", "heal", "eu"]);
+    let healed = Instant::now(); // eu's processes are all back and ready
+    let green = eventually(Duration::from_secs(30), || async {
+        (orders_tests::health::model().await.global.color == orders_health::model::Color::Green).then_some(())
+    })
+    .await;
+    assert!(
+        green.is_some(),
+        "the model did not turn green within 30 s of the heal"
+    );
+    eprintln!(
+        "green again {:?} after the healed region was ready",
+        healed.elapsed()
+    );
+}
+
+#[tokio::test]
+#[ignore = "drill: ./dev test runs it after the other tests"]
+async fn stopping_mirrormaker_turns_replication_freshness_warn_then_fail_both_ways() {
+    use orders_health::Status;
+    dev(&["kill", "mirrormaker"]);
+    let _heal = HealOnDrop("eu");
+    for r in ["eu", "us"] {
+        let warn = until_check(
+            r,
+            "worker",
+            "kafka:replicationFreshness",
+            Status::Warn,
+            Duration::from_secs(15),
+        )
+        .await;
+        eprintln!("replication into {r}: warn after {warn:?}");
+    }
+    for r in ["eu", "us"] {
+        let fail = until_check(
+            r,
+            "worker",
+            "kafka:replicationFreshness",
+            Status::Fail,
+            Duration::from_secs(25),
+        )
+        .await;
+        eprintln!("replication into {r}: fail after {fail:?} more");
+    }
+    dev(&["region", "heal", "eu"]); // restarts MirrorMaker 2, which is global
+    for r in ["eu", "us"] {
+        until_check(
+            r,
+            "worker",
+            "kafka:replicationFreshness",
+            Status::Pass,
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "drill: ./dev test runs it after the other tests"]
+async fn a_stopped_worker_shows_growing_lag_that_turns_stop_and_agrees_with_the_log() {
+    dev(&["kill", "eu-worker"]);
+    let _heal = HealOnDrop("eu");
+    let eu = region("eu");
+    let api = ApiClient::new("eu");
+    let started = Instant::now();
+    let mut last = None;
+    // Orders keep arriving while nobody consumes them.
+    while started.elapsed() < Duration::from_secs(60) {
+        let reply = api.place(&fresh_key(), &sample_order(Uuid::new_v4())).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let (_, report) = orders_tests::health::ready(&eu.api_url()).await;
+        if let Some((status, output, Some(seconds))) = report
+            .as_ref()
+            .and_then(|r| orders_tests::health::check(r, "worker:consumerLag"))
+        {
+            last = Some((status, output.clone(), seconds));
+            if output.contains("STOP") && started.elapsed() > Duration::from_secs(12) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (_, output, _) = last.expect("the eu api never reported worker:consumerLag");
+    assert!(output.contains("STOP"), "trend never turned STOP: {output}");
+    // The same figure read independently: the group's committed offsets and the record timestamps.
+    // The check's value is up to one interval old, so compare at the moment it was observed.
+    let (_, report) = orders_tests::health::ready(&eu.api_url()).await;
+    let observed = report.expect("report").checks["worker:consumerLag"][0].clone();
+    let reported = observed
+        .observed_value
+        .and_then(|v| v.as_f64())
+        .expect("lag seconds");
+    let independent = kafka::group_lag_seconds(&eu.kafka, "orders-worker-eu", orders_log::ORDERS_TOPIC);
+    let since_observed = (chrono::Utc::now() - observed.time).num_milliseconds() as f64 / 1000.0;
+    let independent_then = independent - since_observed;
+    eprintln!(
+        "lag reported {reported:.2} s; read from the log {independent_then:.2} s at the same moment ({output})"
+    );
+    assert!(reported > 5.0, "lag seconds did not grow: {reported}");
+    assert!(
+        (independent_then - reported).abs() <= 2.0,
+        "reported {reported} vs log {independent_then}"
+    );
+}

@@ -23,6 +23,7 @@ pub(crate) fn register_checks(worker: &Arc<Worker>, session: Arc<Session>) -> an
         .collect();
     orders_checks::kafka(health, &config.kafka)?;
     orders_checks::cassandra(health, session.clone(), here)?;
+    orders_checks::payment(health, &config.payment_url)?;
     orders_checks::log_freshness(health, &thresholds, &config.kafka, here, others.clone())?;
     orders_checks::db_lag(health, &thresholds, session.clone(), here, others)?;
     orders_checks::consumer_lag(

@@ -112,12 +112,37 @@ impl Processor {
                 event,
                 OrderEvent::OrderConfirmed {} | OrderEvent::OrderRejected { .. }
             );
-            if self.append(&stream, event).await? && finishes {
+            // An effect that happened must be recorded even if the order moved on meanwhile (a
+            // cancel took the lane position): otherwise nobody would ever release or void it.
+            let records_effect = matches!(
+                event,
+                OrderEvent::StockReserved { .. }
+                    | OrderEvent::StockReleased {}
+                    | OrderEvent::PaymentAuthorized { .. }
+                    | OrderEvent::PaymentVoided { .. }
+            );
+            if records_effect {
+                self.append_effect(stream, event).await?;
+            } else if self.append(&stream, event).await? && finishes {
                 let took = (Utc::now() - state.placed_at).to_std().unwrap_or_default();
                 self.placed_to_final.observe(took.as_secs_f64());
             }
         }
         Err(ProcessError::Contended { order_id })
+    }
+
+    /// Appends an event recording an effect, at whatever position is free: the fold applies
+    /// effects even after a concurrent cancel, so compensation sees them.
+    async fn append_effect(&self, mut stream: OrderStream, event: OrderEvent) -> Result<(), ProcessError> {
+        for _ in 0..MAX_STEPS {
+            if self.append(&stream, event.clone()).await? {
+                return Ok(());
+            }
+            stream = self.journal.store().read_stream(stream.order_id()).await?;
+        }
+        Err(ProcessError::Contended {
+            order_id: stream.order_id(),
+        })
     }
 
     /// Appends to this region's lane; `false` if another writer took the position first.

@@ -100,6 +100,40 @@ pub fn kafka(checks: &HealthChecks, bootstrap: &str) -> Result<(), RegisterError
     })
 }
 
+/// `payment:responseTime`: the payment provider answers its health endpoint.
+pub fn payment(checks: &HealthChecks, base_url: &str) -> Result<(), RegisterError> {
+    let url = format!("{}/health/ready", base_url.trim_end_matches('/'));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_millis(1500))
+        .build()
+        .expect("static client");
+    checks.register(
+        "payment:responseTime",
+        Duration::from_secs(2),
+        TIMEOUT,
+        move || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let start = Instant::now();
+                let check = match http.get(&url).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        CheckResult::now(Status::Pass).with_observed(millis(start.elapsed()), "ms")
+                    }
+                    Ok(r) => CheckResult::now(Status::Fail)
+                        .with_output(format!("payment provider answered {}", r.status())),
+                    Err(e) => CheckResult::now(Status::Fail)
+                        .with_output(format!("payment provider unreachable: {e}")),
+                };
+                vec![
+                    check
+                        .with_component_id(url)
+                        .with_component_type(ComponentType::System),
+                ]
+            }
+        },
+    )
+}
+
 /// `cassandra:responseTime`: a LOCAL_QUORUM write and read of a probe row in this datacenter.
 pub fn cassandra(checks: &HealthChecks, session: Arc<Session>, region: &str) -> Result<(), RegisterError> {
     let region = region.to_string();
