@@ -464,3 +464,49 @@ async fn a_stopped_worker_shows_growing_lag_that_turns_stop_and_agrees_with_the_
         "reported {reported} vs log {independent_then}"
     );
 }
+
+#[tokio::test]
+#[ignore = "drill: ./dev test runs it after the other tests"]
+async fn a_second_worker_joining_and_leaving_the_group_rebalances_without_loss_or_doubling() {
+    let eu = region("eu");
+    let bin = std::env::var("ORDERS_BIN_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| orders_tests::repo_root().join("target/debug"))
+        .join("orders-worker");
+    let token = orders_tests::credentials()
+        .remove("OPS_TOKEN")
+        .expect("OPS_TOKEN");
+    SlowPayments::set(50).await;
+    let _restore = SlowPayments;
+    let mut second = std::process::Command::new(&bin)
+        .env("ORDERS_REGION", &eu.name)
+        .env(
+            "ORDERS_REGIONS",
+            orders_tests::regions()
+                .iter()
+                .map(|r| r.name.clone())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+        .env("ORDERS_LISTEN", "127.0.0.1:19181")
+        .env("ORDERS_CASSANDRA", eu.cql_contact())
+        .env("ORDERS_KAFKA", &eu.kafka)
+        .env("ORDERS_OPS_TOKEN", token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start a second eu worker");
+    // Orders arrive while the group rebalances onto two members, and again when one leaves.
+    let mut ids = place_many("eu", 15).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ids.extend(place_many("eu", 15).await);
+    let pid = second.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    ids.extend(place_many("eu", 15).await);
+    let exited = second.wait().expect("wait for the second worker");
+    eprintln!("second worker exited with {exited}");
+    assert_processed_once("eu", &ids, Duration::from_secs(60)).await;
+}
