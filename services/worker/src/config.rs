@@ -18,6 +18,9 @@ pub struct Config {
     pub payment_url: String,
     /// `ORDERS_OPS_TOKEN`: the operator token for /admin.
     pub ops_token: Secret,
+    /// `ORDERS_DURABILITY`: how far the worker's own events are replicated before it moves on
+    /// (`global`, the default, or `local`), as for placements.
+    pub durability: orders_store::Durability,
     /// `ORDERS_WORKER_LANES`: orders processed at once (records of one order stay in order).
     pub lanes: usize,
 }
@@ -61,7 +64,14 @@ impl Config {
                 variable: "ORDERS_WORKER_LANES",
                 detail: "must be 1 to 1024".into(),
             })?;
+        let durability = var("ORDERS_DURABILITY", "global")
+            .parse()
+            .map_err(|detail| ConfigError {
+                variable: "ORDERS_DURABILITY",
+                detail,
+            })?;
         Ok(Config {
+            durability,
             region,
             regions,
             listen: var("ORDERS_LISTEN", "127.0.0.1:9181"),

@@ -19,7 +19,7 @@ use orders_store::open_orders::OpenOrders;
 use orders_store::ownership::Ownership;
 use orders_store::processed::Processed;
 use orders_store::stock::Stock;
-use orders_store::{Durability, StoreConfig, StoreError};
+use orders_store::{StoreConfig, StoreError};
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::producer::FutureProducer;
 use tokio::net::TcpListener;
@@ -48,13 +48,13 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let session = orders_store::connect(&store)
         .await
         .context("connecting to the database")?;
-    // The worker's appends follow the region's placement durability at LOCAL_QUORUM: a lost
-    // follow-up event is recomputed from the stream by whichever region processes the order next.
+    // In global durability the worker's events are in every datacenter before it moves on, so a
+    // region taking over sees what was done; a dead datacenter degrades it to local as for the API.
     let journal = Journal::new(
         session.clone(),
         config.region.clone(),
         &config.kafka,
-        Durability::Local,
+        config.durability,
         CrashPoint::Never,
     )
     .await
@@ -118,6 +118,13 @@ pub async fn run(app: App, listener: TcpListener) -> anyhow::Result<()> {
             .clone()
             .run_relay(Duration::from_secs(1), worker.shutdown.clone()),
     );
+    let store = worker.processor.journal.store();
+    tokio::spawn(store.reach().clone().run_probe(
+        store.session().clone(),
+        worker.config.region.to_string(),
+        Duration::from_secs(1),
+        worker.shutdown.clone(),
+    ));
     let consuming = tokio::spawn(consumer::run(worker.clone(), app.consumer));
     let shutdown = worker.shutdown.clone();
     axum::serve(listener, http::router(worker.clone()))

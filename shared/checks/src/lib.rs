@@ -196,8 +196,11 @@ pub fn outbox_backlog(
 }
 
 async fn probe(session: &Session, region: &str) -> Result<(), String> {
-    // One probe row per region, overwritten each time: no growth, no tombstones.
-    let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("health-probe-{region}").as_bytes());
+    // One probe row per region and process, overwritten each time: no growth, no tombstones, and
+    // no other process of the region overwriting it between our write and our read.
+    static PROCESS: std::sync::OnceLock<Uuid> = std::sync::OnceLock::new();
+    let process = PROCESS.get_or_init(Uuid::new_v4);
+    let id = Uuid::new_v5(process, format!("health-probe-{region}").as_bytes());
     let value = Uuid::new_v4().to_string();
     session
         .query_unpaged(
