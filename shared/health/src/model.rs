@@ -240,6 +240,10 @@ fn check_node(config: &ModelConfig, key: &str, results: &[CheckResult]) -> Node 
             judge(color, reason);
         }
     }
+    if config.thresholds.get(key).is_some_and(|t| t.redundancy_only) && node.color == Color::Red {
+        node.color = Color::Yellow;
+        node.reasons.push("redundancy only: capped at yellow".into());
+    }
     node
 }
 

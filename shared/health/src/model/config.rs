@@ -28,6 +28,10 @@ pub struct Threshold {
     pub unit: Option<String>,
     pub yellow: f64,
     pub red: f64,
+    /// The measurement is about redundancy between regions (replication): however bad, it makes
+    /// its region yellow, never red, because the region itself still serves.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redundancy_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

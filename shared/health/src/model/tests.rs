@@ -126,6 +126,28 @@ fn an_observed_value_past_red_turns_its_component_and_flow_red_and_says_why() {
 }
 
 #[test]
+fn a_stale_replication_makes_its_region_yellow_not_red() {
+    let config = ModelConfig::from_yaml(&CONFIG.replace(
+        r#""kafka:replicationFreshness": { unit: s, yellow: 5, red: 15 }"#,
+        r#""kafka:replicationFreshness": { unit: s, yellow: 5, red: 15, redundancy_only: true }"#,
+    ))
+    .unwrap();
+    let region = with_check(
+        healthy_region(),
+        "worker",
+        "kafka:replicationFreshness",
+        CheckResult::new(Status::Fail, DateTime::UNIX_EPOCH).with_observed(90, "s"),
+    );
+    let model = evaluate(&config, &BTreeMap::from([("us".to_string(), region)]));
+    assert_eq!(
+        model.regions["us"].node.color,
+        Color::Yellow,
+        "{:?}",
+        model.regions["us"].node
+    );
+}
+
+#[test]
 fn an_observed_value_between_yellow_and_red_is_yellow() {
     let region = with_check(
         healthy_region(),
