@@ -131,36 +131,49 @@ async fn ownership(State(worker): State<Arc<Worker>>) -> Response {
     Json(json!({ "region": worker.config.region, "ownership": owners })).into_response()
 }
 
+/// The problem to answer unless the request carries the operator's token and names another region.
+fn refuse_ownership_request(worker: &Worker, headers: &HeaderMap, region: &str) -> Option<Response> {
+    if !authorized(worker, headers) {
+        return Some(problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the operator token is required".into(),
+        ));
+    }
+    if !known_region(worker, region) || region == worker.config.region.as_str() {
+        return Some(problem(
+            StatusCode::BAD_REQUEST,
+            "invalid-region",
+            format!("{region:?} is not another region of this deployment"),
+        ));
+    }
+    None
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
+}
+
 /// Declares `region` down: this region takes over its orders and finishes its unfinished ones.
 async fn take_over(
     State(worker): State<Arc<Worker>>,
     headers: HeaderMap,
     Path(region): Path<String>,
 ) -> Response {
-    if !authorized(&worker, &headers) {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the operator token is required".into(),
-        );
-    }
-    if !known_region(&worker, &region) || region == worker.config.region.as_str() {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "invalid-region",
-            format!("cannot take over region {region:?}"),
-        );
+    if let Some(refused) = refuse_ownership_request(&worker, &headers, &region) {
+        return refused;
     }
     let owner = match worker.processor.owners.claim(&region, true).await {
         Ok(o) => o,
-        Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+        Err(e) => return unavailable(e),
     };
-    let open = match worker.process_open_orders(&region).await {
-        Ok(n) => n,
-        Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
-    };
-    Json(json!({ "origin": region, "owner": owner.region, "epoch": owner.epoch, "open_orders_processed": open }))
-        .into_response()
+    match worker.process_open_orders(&region).await {
+        Ok(open) => Json(
+            json!({ "origin": region, "owner": owner.region, "epoch": owner.epoch, "open_orders_processed": open }),
+        )
+        .into_response(),
+        Err(e) => unavailable(e),
+    }
 }
 
 /// Hands `region`'s orders back to it (after it has healed).
@@ -169,25 +182,14 @@ async fn hand_back(
     headers: HeaderMap,
     Path(region): Path<String>,
 ) -> Response {
-    if !authorized(&worker, &headers) {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the operator token is required".into(),
-        );
-    }
-    if !known_region(&worker, &region) || region == worker.config.region.as_str() {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "invalid-region",
-            format!("cannot hand back region {region:?}"),
-        );
+    if let Some(refused) = refuse_ownership_request(&worker, &headers, &region) {
+        return refused;
     }
     match worker.processor.owners.claim(&region, false).await {
         Ok(owner) => {
             Json(json!({ "origin": region, "owner": owner.region, "epoch": owner.epoch })).into_response()
         }
-        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+        Err(e) => unavailable(e),
     }
 }
 

@@ -74,22 +74,15 @@ impl Stock {
 
     /// Whether the SKU's allocation in the region was ever set.
     pub async fn is_seeded(&self, sku: &str, region: &str) -> Result<bool, StoreError> {
-        let result = self
-            .session
-            .execute_unpaged(&self.available, (sku, region))
-            .await
-            .map_err(|e| StoreError::query("read stock", e))?;
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| StoreError::query("read stock", e))?;
-        Ok(rows
-            .maybe_first_row::<(Option<i64>,)>()
-            .map_err(|e| StoreError::query("read stock", e))?
-            .is_some_and(|(a,)| a.is_some()))
+        Ok(self.read_available(sku, region).await?.is_some())
     }
 
     /// The units left of a SKU in a region.
     pub async fn available(&self, sku: &str, region: &str) -> Result<i64, StoreError> {
+        Ok(self.read_available(sku, region).await?.unwrap_or(0))
+    }
+
+    async fn read_available(&self, sku: &str, region: &str) -> Result<Option<i64>, StoreError> {
         let result = self
             .session
             .execute_unpaged(&self.available, (sku, region))
@@ -101,8 +94,7 @@ impl Stock {
         Ok(rows
             .maybe_first_row::<(Option<i64>,)>()
             .map_err(|e| StoreError::query("read stock", e))?
-            .and_then(|(a,)| a)
-            .unwrap_or(0))
+            .and_then(|(a,)| a))
     }
 
     /// Whether this order holds a reservation of the SKU in the region.
