@@ -1,0 +1,301 @@
+//! The command line: global options, one subcommand per measurement, and the drill scenarios.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use orders_store::Durability;
+
+use crate::limit::Ladder;
+use crate::step::BreakRule;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orders-bench",
+    version,
+    about = "Measures the running stack against DESIGN section 8 and runs failover drills",
+    long_about = "Measures the running stack against DESIGN section 8 and runs failover drills. \
+                  Every run writes bench/results/<timestamp>-<kind>.{json,md}."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Repository root (default: the nearest ancestor of the working directory with deploy/regions.conf)
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
+    /// Region whose API, datacenter and Kafka take the load
+    #[arg(long, global = true, default_value = "eu")]
+    pub region: String,
+    /// Durability of the stack (chosen at ./dev up with ORDERS_DURABILITY). Raw writes use it;
+    /// elsewhere it is recorded. Default: what the region's API reports in its health.
+    #[arg(long, global = true, value_parser = parse_durability)]
+    pub durability: Option<Durability>,
+    /// Shorter phases: compare, e2e and replication each finish in about a minute
+    #[arg(long, global = true)]
+    pub quick: bool,
+    /// Directory for result files (default: <root>/bench/results)
+    #[arg(long, global = true)]
+    pub out: Option<PathBuf>,
+    /// Operations outstanding at once before further ones count as errors
+    #[arg(long, global = true, default_value_t = 4096)]
+    pub max_in_flight: usize,
+    /// Free text recorded in the report (repeatable)
+    #[arg(long, global = true)]
+    pub note: Vec<String>,
+}
+
+fn parse_durability(s: &str) -> Result<Durability, String> {
+    s.parse()
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The raw backend limit: the CQL writes and Kafka produce of a placement, no HTTP
+    Raw(LoadArgs),
+    /// Placements through the API (POST /v1/orders), open loop
+    Api(LoadArgs),
+    /// raw and api alternated A-B-A-B at each rate: both limits, their ratio, latency at half load
+    Compare(LoadArgs),
+    /// Placed-to-processed latency: placements, then their final events on the region's topic
+    E2e(E2eArgs),
+    /// Log replication freshness and database cross-DC lag under placement load
+    Replication(ReplicationArgs),
+    /// A failover drill: load through every edge, a fault via ./dev, heal, then loss/doubles/convergence
+    Drill(DrillArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Run one step at this rate (per second) instead of searching for the limit
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// First rate of the search [default: 50, quick 25]
+    #[arg(long)]
+    pub start_rate: Option<f64>,
+    /// Each rung of the search is the previous times this [default: 1.5, quick 2]
+    #[arg(long)]
+    pub factor: Option<f64>,
+    /// Never offer more than this [default: 5000]
+    #[arg(long)]
+    pub max_rate: Option<f64>,
+    /// Bisections after the first break [default: 3, quick 1]
+    #[arg(long)]
+    pub refine: Option<u32>,
+    /// Seconds of each measured run (compare: of each A or B run) [default: 10, quick 2]
+    #[arg(long)]
+    pub step_secs: Option<f64>,
+    /// Seconds of unmeasured load before the first step [default: 3, quick 1]
+    #[arg(long)]
+    pub warmup_secs: Option<f64>,
+    /// Seconds of quiet between runs, so one run's backlog does not land in the next [default: 2, quick 1]
+    #[arg(long)]
+    pub pause_secs: Option<f64>,
+    /// API base URL (default: the region's API, not its edge)
+    #[arg(long)]
+    pub api_url: Option<String>,
+    /// A step breaks above this error rate
+    #[arg(long, default_value_t = 0.01)]
+    pub max_error_rate: f64,
+    /// A step breaks above this p99 (ms)
+    #[arg(long, default_value_t = 100.0)]
+    pub max_p99_ms: f64,
+    /// A step breaks when it achieves less than this share of its target rate
+    #[arg(long, default_value_t = 0.95)]
+    pub min_achieved: f64,
+}
+
+/// The resolved plan of a load measurement.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoadPlan {
+    pub fixed_rate: Option<f64>,
+    pub ladder: Ladder,
+    pub step: Duration,
+    pub warmup: Duration,
+    pub pause: Duration,
+    pub rule: BreakRule,
+}
+
+impl LoadArgs {
+    pub fn plan(&self, quick: bool) -> LoadPlan {
+        let pick = |v: Option<f64>, normal: f64, q: f64| v.unwrap_or(if quick { q } else { normal });
+        LoadPlan {
+            fixed_rate: self.rate,
+            ladder: Ladder {
+                start: pick(self.start_rate, 50.0, 25.0),
+                factor: pick(self.factor, 1.5, 2.0).max(1.01),
+                max: pick(self.max_rate, 5000.0, 5000.0),
+                refine: self.refine.unwrap_or(if quick { 1 } else { 3 }),
+            },
+            step: Duration::from_secs_f64(pick(self.step_secs, 10.0, 2.0)),
+            warmup: Duration::from_secs_f64(pick(self.warmup_secs, 3.0, 1.0)),
+            pause: Duration::from_secs_f64(pick(self.pause_secs, 2.0, 1.0)),
+            rule: BreakRule {
+                max_error_rate: self.max_error_rate,
+                max_p99_ms: self.max_p99_ms,
+                min_achieved_ratio: self.min_achieved,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct E2eArgs {
+    /// Placements per second (DESIGN measures at half the API limit)
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// Seconds of load [default: 30, quick 15]
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Seconds to wait after the load for the last final events [default: 30, quick 15]
+    #[arg(long)]
+    pub drain: Option<f64>,
+    /// API base URL (default: the region's API)
+    #[arg(long)]
+    pub api_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReplicationArgs {
+    /// Placements per second during the measurement
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// Database probes per second (each polled every 1 ms in the other datacenter)
+    #[arg(long, default_value_t = 10.0)]
+    pub probe_rate: f64,
+    /// Seconds of load [default: 30, quick 15]
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Region that receives the replicas (default: the first other region)
+    #[arg(long)]
+    pub to: Option<String>,
+    /// API base URL for the load (default: the region's API)
+    #[arg(long)]
+    pub api_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// ./dev region kill eu, ./dev takeover eu --by us; heal: ./dev region heal eu, ./dev handback eu --by us
+    RegionEu,
+    /// ./dev kill eu-kafka
+    KafkaEu,
+    /// ./dev kill eu-cassandra
+    CassandraEu,
+    /// ./dev kill mirrormaker
+    Mirrormaker,
+    /// ./dev kill eu-api
+    ApiEu,
+    /// ./dev kill eu-worker
+    WorkerEu,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::RegionEu => "region-eu",
+            Scenario::KafkaEu => "kafka-eu",
+            Scenario::CassandraEu => "cassandra-eu",
+            Scenario::Mirrormaker => "mirrormaker",
+            Scenario::ApiEu => "api-eu",
+            Scenario::WorkerEu => "worker-eu",
+        }
+    }
+
+    /// The `./dev` invocations that make the fault, in order.
+    pub fn fault(self) -> Vec<Vec<&'static str>> {
+        match self {
+            Scenario::RegionEu => vec![vec!["region", "kill", "eu"], vec!["takeover", "eu", "--by", "us"]],
+            Scenario::KafkaEu => vec![vec!["kill", "eu-kafka"]],
+            Scenario::CassandraEu => vec![vec!["kill", "eu-cassandra"]],
+            Scenario::Mirrormaker => vec![vec!["kill", "mirrormaker"]],
+            Scenario::ApiEu => vec![vec!["kill", "eu-api"]],
+            Scenario::WorkerEu => vec![vec!["kill", "eu-worker"]],
+        }
+    }
+
+    /// The `./dev` invocations that heal it: `region heal eu` restarts whatever of eu is down,
+    /// MirrorMaker 2 included.
+    pub fn heal(self) -> Vec<Vec<&'static str>> {
+        let mut out = vec![vec!["region", "heal", "eu"]];
+        if self == Scenario::RegionEu {
+            out.push(vec!["handback", "eu", "--by", "us"]);
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DrillArgs {
+    pub scenario: Scenario,
+    /// Placements per second through each edge
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// Seconds of load [default: 90, quick 40]
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Seconds after the load starts when the fault is made [default: 20, quick 10]
+    #[arg(long)]
+    pub fault_at: Option<f64>,
+    /// Seconds after the load starts when the heal begins [default: 50, quick 25]
+    #[arg(long)]
+    pub heal_at: Option<f64>,
+    /// Seconds to wait after the heal for every acknowledged order to be identical in all regions
+    #[arg(long, default_value_t = 180.0)]
+    pub converge_timeout: f64,
+    /// Client timeout of one placement, seconds
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Do everything but run the fault and heal commands
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_shortens_every_phase_unless_told_otherwise() {
+        let cli = Cli::try_parse_from(["orders-bench", "compare", "--quick", "--max-rate", "200"]).unwrap();
+        let Command::Compare(args) = cli.command else {
+            panic!("compare")
+        };
+        let plan = args.plan(cli.common.quick);
+        assert_eq!(plan.step, Duration::from_secs(2));
+        assert_eq!(plan.ladder.max, 200.0);
+        assert_eq!(plan.ladder.start, 25.0);
+        assert_eq!(plan.rule, BreakRule::default());
+    }
+
+    #[test]
+    fn a_region_drill_takes_over_and_hands_back() {
+        let cli = Cli::try_parse_from([
+            "orders-bench",
+            "drill",
+            "region-eu",
+            "--dry-run",
+            "--durability",
+            "local",
+        ])
+        .unwrap();
+        let Command::Drill(args) = cli.command else {
+            panic!("drill")
+        };
+        assert!(args.dry_run);
+        assert_eq!(cli.common.durability, Some(Durability::Local));
+        assert_eq!(args.scenario.fault()[1], vec!["takeover", "eu", "--by", "us"]);
+        assert_eq!(args.scenario.heal()[1], vec!["handback", "eu", "--by", "us"]);
+        assert_eq!(Scenario::WorkerEu.heal(), vec![vec!["region", "heal", "eu"]]);
+    }
+
+    #[test]
+    fn an_unknown_scenario_is_refused() {
+        assert!(Cli::try_parse_from(["orders-bench", "drill", "moon"]).is_err());
+    }
+}
