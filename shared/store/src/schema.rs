@@ -84,7 +84,7 @@ mod tests {
             statements(text),
             vec![
                 "CREATE TABLE a (x int PRIMARY KEY)".to_string(),
-                "CREATE TABLE b (\n  y int PRIMARY KEY)".to_string()
+                "CREATE TABLE b (\n  y int PRIMARY KEY\n)".to_string()
             ]
         );
     }
