@@ -166,7 +166,14 @@ impl Processor {
     async fn reserve(&self, state: &OrderState) -> Result<OrderEvent, ProcessError> {
         let mut items: Vec<_> = state.items.iter().collect();
         items.sort_by(|a, b| a.sku.cmp(&b.sku)); // one order of locking for every order
+        let global = (self.journal.durability() == orders_store::Durability::Global)
+            .then(|| self.journal.store().reach());
         for item in &items {
+            // Another region may already hold it: the region that placed the order reserved before
+            // dying and this one took over. Its reservation counts; reserving again would double it.
+            if self.held_elsewhere(&item.sku, state.order_id).await? {
+                continue;
+            }
             let reservation = self
                 .stock
                 .reserve(
@@ -174,6 +181,7 @@ impl Processor {
                     self.region.as_str(),
                     state.order_id,
                     item.quantity as i32,
+                    global,
                 )
                 .await?;
             if let Reservation::Insufficient { available } = reservation {
@@ -188,6 +196,15 @@ impl Processor {
         Ok(OrderEvent::StockReserved {
             reservation_id: Uuid::new_v5(&state.order_id, b"stock"),
         })
+    }
+
+    async fn held_elsewhere(&self, sku: &str, order_id: Uuid) -> Result<bool, ProcessError> {
+        for region in self.regions.iter().filter(|r| **r != self.region) {
+            if self.stock.holds(sku, region.as_str(), order_id).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Gives back whatever the order holds, in whichever region reserved it (after a takeover the

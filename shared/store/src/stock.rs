@@ -111,12 +111,17 @@ impl Stock {
     }
 
     /// Reserves `quantity` units of `sku` in `region` for `order_id`.
+    ///
+    /// With `global`, the reservation commits in every datacenter (EACH_QUORUM) while the others
+    /// are reachable, so a region taking over sees it; if they are not, it commits locally and
+    /// declares them unreachable, as appends do.
     pub async fn reserve(
         &self,
         sku: &str,
         region: &str,
         order_id: Uuid,
         quantity: i32,
+        global: Option<&crate::reach::Reach>,
     ) -> Result<Reservation, StoreError> {
         for _ in 0..CONTENTION_RETRIES {
             if self.holds(sku, region, order_id).await? {
@@ -133,11 +138,20 @@ impl Stock {
                 (available - quantity as i64, sku, region, available),
                 (sku, region, order_id, quantity, Utc::now()),
             );
-            let result = self
-                .session
-                .batch(&batch, values)
-                .await
-                .map_err(|e| StoreError::query("reserve stock", e))?;
+            let everywhere = global.filter(|r| r.is_global_possible());
+            if everywhere.is_some() {
+                batch.set_consistency(scylla::statement::Consistency::EachQuorum);
+                batch.set_request_timeout(Some(crate::reach::GLOBAL_TIMEOUT));
+            }
+            let result = match (self.session.batch(&batch, values).await, everywhere) {
+                (Ok(r), _) => r,
+                (Err(e), Some(reach)) => {
+                    // The next round re-reads: a reservation that did commit locally shows as held.
+                    reach.declare_unreachable(format!("stock reservation: {e}"));
+                    continue;
+                }
+                (Err(e), None) => return Err(StoreError::query("reserve stock", e)),
+            };
             if crate::lwt_applied(result)? {
                 return Ok(Reservation::Held);
             }
