@@ -167,13 +167,19 @@ async fn take_over(
         Ok(o) => o,
         Err(e) => return unavailable(e),
     };
-    match worker.process_open_orders(&region).await {
-        Ok(open) => Json(
-            json!({ "origin": region, "owner": owner.region, "epoch": owner.epoch, "open_orders_processed": open }),
-        )
-        .into_response(),
-        Err(e) => unavailable(e),
-    }
+    // Finishing the dead region's open orders can take a while (some wait for replication):
+    // answer once ownership moved, and finish them in the background.
+    let (background, origin) = (worker.clone(), region.clone());
+    tokio::spawn(async move {
+        match background.process_open_orders(&origin).await {
+            Ok(n) => tracing::info!(origin, open_orders = n, "takeover: open orders processed"),
+            Err(error) => tracing::warn!(origin, %error, "takeover: open orders not all processed"),
+        }
+    });
+    Json(
+        json!({ "origin": region, "owner": owner.region, "epoch": owner.epoch, "open_orders": "processing" }),
+    )
+    .into_response()
 }
 
 /// Hands `region`'s orders back to it (after it has healed).
