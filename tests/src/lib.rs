@@ -12,28 +12,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use orders_config::regions_conf;
+pub use orders_config::regions_conf::Region;
 use orders_store::StoreConfig;
 use scylla::client::session::Session;
-
-/// One region of the local stack, as deploy/regions.conf describes it.
-#[derive(Debug, Clone)]
-pub struct Region {
-    pub name: String,
-    pub kafka: String,
-    pub cassandra: String,
-    pub api_port: u16,
-    pub worker_port: u16,
-    pub edge_port: u16,
-}
-
-impl Region {
-    pub fn cql_contact(&self) -> String {
-        format!("{}:9042", self.cassandra)
-    }
-    pub fn api_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.api_port)
-    }
-}
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -49,21 +31,7 @@ pub fn regions() -> Vec<Region> {
         .unwrap_or_else(|_| repo_root().join("deploy/regions.conf"));
     let text =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            assert!(f.len() >= 6, "bad line in {}: {l}", path.display());
-            Region {
-                name: f[0].into(),
-                kafka: f[1].into(),
-                cassandra: f[2].into(),
-                api_port: f[3].parse().expect("api port"),
-                worker_port: f[4].parse().expect("worker port"),
-                edge_port: f[5].parse().expect("edge port"),
-            }
-        })
-        .collect()
+    regions_conf::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The region named `name`.

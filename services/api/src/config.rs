@@ -1,8 +1,10 @@
 //! The API's configuration: built-in defaults overridden by `ORDERS_*` environment variables.
+use orders_config::Env;
 use orders_domain::Region;
 use orders_journal::CrashPoint;
 use orders_store::Durability;
 
+pub use orders_config::ConfigError;
 pub use orders_health::Secret;
 
 #[derive(Debug, Clone)]
@@ -27,46 +29,17 @@ pub struct Config {
     pub max_body_bytes: usize,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}: {detail}")]
-pub struct ConfigError {
-    variable: &'static str,
-    detail: String,
-}
-
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let var = |name: &'static str, default: &str| get(name).unwrap_or_else(|| default.to_string());
-        let region = Region::new(var("ORDERS_REGION", "eu")).map_err(|e| ConfigError {
-            variable: "ORDERS_REGION",
-            detail: e.to_string(),
-        })?;
-        let regions = var("ORDERS_REGIONS", "eu,us")
-            .split(',')
-            .map(|r| {
-                Region::new(r.trim()).map_err(|e| ConfigError {
-                    variable: "ORDERS_REGIONS",
-                    detail: e.to_string(),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if !regions.contains(&region) {
-            return Err(ConfigError {
-                variable: "ORDERS_REGIONS",
-                detail: format!("does not list {region}"),
-            });
-        }
-        let durability = var("ORDERS_DURABILITY", "global")
-            .parse()
-            .map_err(|detail| ConfigError {
-                variable: "ORDERS_DURABILITY",
-                detail,
-            })?;
-        let crash_point = match var("ORDERS_CRASH_POINT", "never").as_str() {
+        let env = Env::new(get);
+        let region = env.region("ORDERS_REGION", "eu")?;
+        let regions = env.regions("ORDERS_REGIONS", "eu,us", &region)?;
+        let durability = env.parse("ORDERS_DURABILITY", "global")?;
+        let crash_point = match env.var("ORDERS_CRASH_POINT", "never").as_str() {
             "never" => CrashPoint::Never,
             "after_append" => CrashPoint::AfterAppend,
             other => {
@@ -79,11 +52,11 @@ impl Config {
         Ok(Config {
             region,
             regions,
-            listen: var("ORDERS_LISTEN", "127.0.0.1:8081"),
-            cassandra: var("ORDERS_CASSANDRA", "127.0.0.2:9042"),
-            kafka: var("ORDERS_KAFKA", "127.0.0.1:19092"),
+            listen: env.var("ORDERS_LISTEN", "127.0.0.1:8081"),
+            cassandra: env.var("ORDERS_CASSANDRA", "127.0.0.2:9042"),
+            kafka: env.var("ORDERS_KAFKA", "127.0.0.1:19092"),
             durability,
-            ops_token: Secret::new(var("ORDERS_OPS_TOKEN", "")),
+            ops_token: Secret::new(env.var("ORDERS_OPS_TOKEN", "")),
             crash_point,
             max_body_bytes: 64 * 1024,
         })

@@ -6,7 +6,6 @@ pub mod metrics;
 pub mod problem;
 pub mod resource;
 mod routes;
-pub mod telemetry;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

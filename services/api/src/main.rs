@@ -4,13 +4,13 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    orders_api::telemetry::init();
+    orders_telemetry::init();
     let config = orders_api::Config::from_env().context("reading configuration")?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(orders_api::telemetry::shutdown_on_signal(shutdown.clone()));
+    tokio::spawn(orders_telemetry::shutdown_on_signal(shutdown.clone()));
     let app = orders_api::build(config, shutdown.clone())
         .await
         .context("starting the api")?;

@@ -3,57 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-
-/// One region, as a line of deploy/regions.conf.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Region {
-    pub name: String,
-    pub kafka: String,
-    pub cassandra: String,
-    pub api_port: u16,
-    pub worker_port: u16,
-    pub edge_port: u16,
-}
-
-impl Region {
-    pub fn cql_contact(&self) -> String {
-        format!("{}:9042", self.cassandra)
-    }
-    pub fn api_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.api_port)
-    }
-    pub fn edge_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.edge_port)
-    }
-    pub fn worker_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.worker_port)
-    }
-}
-
-pub fn parse_regions(text: &str) -> anyhow::Result<Vec<Region>> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < 6 {
-                bail!("regions.conf line needs 6 fields: {l}");
-            }
-            let port = |s: &str| {
-                s.parse::<u16>()
-                    .with_context(|| format!("bad port {s:?} in: {l}"))
-            };
-            Ok(Region {
-                name: f[0].into(),
-                kafka: f[1].into(),
-                cassandra: f[2].into(),
-                api_port: port(f[3])?,
-                worker_port: port(f[4])?,
-                edge_port: port(f[5])?,
-            })
-        })
-        .collect()
-}
+use orders_config::regions_conf;
+pub use orders_config::regions_conf::Region;
 
 /// A SKU of the seed catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +79,7 @@ impl Stack {
             std::fs::read_to_string(root.join(rel))
                 .with_context(|| format!("reading {}", root.join(rel).display()))
         };
-        let regions = parse_regions(&read("deploy/regions.conf")?)?;
+        let regions = regions_conf::parse(&read("deploy/regions.conf")?)?;
         let skus = parse_catalog(&read("deploy/seed/catalog.csv")?, 1000);
         if skus.is_empty() {
             bail!("deploy/seed/catalog.csv has no SKU with plenty of stock (>= 1000 per region)");
@@ -173,21 +124,6 @@ fn find_root(from: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn regions_are_read_in_file_order_without_comments() {
-        let text = "# name kafka cass api worker edge\n\neu 127.0.0.1:19092 127.0.0.2 8081 9181 8080\nus 127.0.0.1:29092 127.0.0.3 8082 9182 8090\n";
-        let r = parse_regions(text).unwrap();
-        assert_eq!(r.len(), 2);
-        assert_eq!(r[1].name, "us");
-        assert_eq!(r[0].cql_contact(), "127.0.0.2:9042");
-        assert_eq!(r[1].edge_url(), "http://127.0.0.1:8090");
-    }
-
-    #[test]
-    fn a_short_region_line_is_an_error() {
-        assert!(parse_regions("eu 127.0.0.1:19092 127.0.0.2 8081\n").is_err());
-    }
 
     #[test]
     fn only_plentiful_skus_are_used() {

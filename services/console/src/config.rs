@@ -3,6 +3,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use orders_config::ConfigError;
+use orders_config::Env;
+
 /// Every service of the local stack, as `./dev` starts it.
 pub const DEFAULT_TARGETS: &str = "eu=api@http://127.0.0.1:8081,worker@http://127.0.0.1:9181;\
                                    us=api@http://127.0.0.1:8082,worker@http://127.0.0.1:9182";
@@ -38,30 +41,23 @@ pub struct Config {
     pub history_window: Duration,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}: {detail}")]
-pub struct ConfigError {
-    variable: &'static str,
-    detail: String,
-}
-
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let var = |name: &str, default: &str| get(name).unwrap_or_else(|| default.to_string());
-        let targets =
-            parse_targets(&var("ORDERS_CONSOLE_TARGETS", DEFAULT_TARGETS)).map_err(|detail| ConfigError {
-                variable: "ORDERS_CONSOLE_TARGETS",
-                detail,
-            })?;
+        let env = Env::new(get);
+        let targets = env.var("ORDERS_CONSOLE_TARGETS", DEFAULT_TARGETS);
+        let targets = parse_targets(&targets).map_err(|detail| ConfigError {
+            variable: "ORDERS_CONSOLE_TARGETS",
+            detail,
+        })?;
         Ok(Config {
-            listen: var("ORDERS_LISTEN", "127.0.0.1:8070"),
+            listen: env.var("ORDERS_LISTEN", "127.0.0.1:8070"),
             targets,
-            health_model: var("ORDERS_HEALTH_MODEL", "deploy/health-model.yaml").into(),
-            web_dir: var("ORDERS_CONSOLE_WEB", "services/console/web/dist").into(),
+            health_model: env.var("ORDERS_HEALTH_MODEL", "deploy/health-model.yaml").into(),
+            web_dir: env.var("ORDERS_CONSOLE_WEB", "services/console/web/dist").into(),
             health_interval: Duration::from_secs(2),
             health_timeout: Duration::from_secs(1),
             metrics_interval: Duration::from_secs(5),

@@ -1,4 +1,6 @@
 //! The worker's configuration: built-in defaults overridden by `ORDERS_*` environment variables.
+pub use orders_config::ConfigError;
+use orders_config::Env;
 use orders_domain::Region;
 use orders_health::Secret;
 
@@ -25,38 +27,17 @@ pub struct Config {
     pub lanes: usize,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}: {detail}")]
-pub struct ConfigError {
-    variable: &'static str,
-    detail: String,
-}
-
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let var = |name: &'static str, default: &str| get(name).unwrap_or_else(|| default.to_string());
-        let region_of = |variable: &'static str, name: &str| {
-            Region::new(name.trim()).map_err(|e| ConfigError {
-                variable,
-                detail: e.to_string(),
-            })
-        };
-        let region = region_of("ORDERS_REGION", &var("ORDERS_REGION", "eu"))?;
-        let regions = var("ORDERS_REGIONS", "eu,us")
-            .split(',')
-            .map(|r| region_of("ORDERS_REGIONS", r))
-            .collect::<Result<Vec<_>, _>>()?;
-        if !regions.contains(&region) {
-            return Err(ConfigError {
-                variable: "ORDERS_REGIONS",
-                detail: format!("does not list {region}"),
-            });
-        }
-        let lanes = var("ORDERS_WORKER_LANES", "32")
+        let env = Env::new(get);
+        let region = env.region("ORDERS_REGION", "eu")?;
+        let regions = env.regions("ORDERS_REGIONS", "eu,us", &region)?;
+        let lanes = env
+            .var("ORDERS_WORKER_LANES", "32")
             .parse()
             .ok()
             .filter(|n| (1..=1024).contains(n))
@@ -64,21 +45,16 @@ impl Config {
                 variable: "ORDERS_WORKER_LANES",
                 detail: "must be 1 to 1024".into(),
             })?;
-        let durability = var("ORDERS_DURABILITY", "global")
-            .parse()
-            .map_err(|detail| ConfigError {
-                variable: "ORDERS_DURABILITY",
-                detail,
-            })?;
+        let durability = env.parse("ORDERS_DURABILITY", "global")?;
         Ok(Config {
             durability,
             region,
             regions,
-            listen: var("ORDERS_LISTEN", "127.0.0.1:9181"),
-            cassandra: var("ORDERS_CASSANDRA", "127.0.0.2:9042"),
-            kafka: var("ORDERS_KAFKA", "127.0.0.1:19092"),
-            payment_url: var("ORDERS_PAYMENT_URL", "http://127.0.0.1:8099"),
-            ops_token: Secret::new(var("ORDERS_OPS_TOKEN", "")),
+            listen: env.var("ORDERS_LISTEN", "127.0.0.1:9181"),
+            cassandra: env.var("ORDERS_CASSANDRA", "127.0.0.2:9042"),
+            kafka: env.var("ORDERS_KAFKA", "127.0.0.1:19092"),
+            payment_url: env.var("ORDERS_PAYMENT_URL", "http://127.0.0.1:8099"),
+            ops_token: Secret::new(env.var("ORDERS_OPS_TOKEN", "")),
             lanes,
         })
     }

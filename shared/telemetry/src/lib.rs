@@ -1,4 +1,5 @@
-//! Logging set-up and signal handling shared by the binary.
+//! Logging set-up and signal handling every service binary starts with.
+use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -13,19 +14,12 @@ pub fn init() {
 
 /// Cancels `shutdown` on SIGTERM or Ctrl-C; a second signal exits at once.
 pub async fn shutdown_on_signal(shutdown: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return,
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return;
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
     tracing::info!("shutting down");
     shutdown.cancel();
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
     std::process::exit(130);
 }
