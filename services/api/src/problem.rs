@@ -1,7 +1,7 @@
 //! The API's one error type: a closed set of problems, each an RFC 9457 problem+json response.
 //!
 //! 5xx bodies say nothing internal; the cause chain goes to the log.
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orders_domain::FieldError;
 use serde::Serialize;
@@ -45,8 +45,9 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
+/// The API's problem body: the standard members in RFC order, plus `errors` for field problems.
 #[derive(Serialize)]
-struct Problem<'a> {
+struct ProblemBody<'a> {
     #[serde(rename = "type")]
     kind: String,
     title: &'a str,
@@ -135,24 +136,14 @@ impl IntoResponse for ApiError {
             ),
             other => (other.to_string(), Vec::new()),
         };
-        let body = Problem {
+        let body = ProblemBody {
             kind: format!("{PROBLEM_BASE}{slug}"),
             title,
             status: status.as_u16(),
             detail,
             errors,
         };
-        let mut response = (status, axum::Json(body)).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
+        orders_health::problem::respond(status, &body)
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::handler::HandlerWithoutStateExt;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,14 +14,13 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use orders_health::model::{HealthModel, render_prometheus};
-use orders_health::{CheckResult, HealthReport, ServiceInfo, Status};
+use orders_health::{CheckResult, HealthReport, Problem, ServiceInfo, Status};
 use serde::Serialize;
 use tower_http::services::ServeDir;
 
 use crate::{Console, Target, poll};
 
 const HEALTH_JSON: &str = "application/health+json";
-const PROBLEM_JSON: &str = "application/problem+json";
 /// Draining only flips a flag in each service; a slow answer means something else is wrong.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -266,22 +265,16 @@ enum ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (code, title) = match &self {
+        let (status, title) = match &self {
             ApiError::UnknownRegion { .. } => (StatusCode::NOT_FOUND, "Unknown region"),
             ApiError::MissingToken => (StatusCode::UNAUTHORIZED, "Unauthorized"),
         };
-        let body = serde_json::json!({
-            "type": "about:blank",
-            "title": title,
-            "status": code.as_u16(),
-            "detail": self.to_string(),
-        });
-        let mut response = (code, [(CONTENT_TYPE, PROBLEM_JSON)], body.to_string()).into_response();
-        if code == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        Problem {
+            status,
+            type_uri: "about:blank",
+            title,
+            detail: &self.to_string(),
         }
-        response
+        .into_response()
     }
 }

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use orders_health::Problem;
 use scylla::client::session::Session;
 use serde_json::json;
 
@@ -106,14 +107,15 @@ fn authorized(worker: &Worker, headers: &HeaderMap) -> bool {
         .is_some_and(|t| worker.config.ops_token.matches(t.trim().as_bytes()))
 }
 
+/// The worker's problems use their slug as the title.
 fn problem(status: StatusCode, slug: &str, detail: String) -> Response {
-    let body = json!({ "type": format!("/problems/{slug}"), "title": slug, "status": status.as_u16(), "detail": detail });
-    let mut r = (status, Json(body)).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/problem+json"),
-    );
-    r
+    Problem {
+        status,
+        type_uri: &format!("/problems/{slug}"),
+        title: slug,
+        detail: &detail,
+    }
+    .into_response()
 }
 
 fn known_region(worker: &Worker, region: &str) -> bool {

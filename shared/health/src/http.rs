@@ -4,18 +4,19 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header::AUTHORIZATION};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tracing::warn;
 
+use crate::problem::Problem;
 use crate::report::HealthReport;
 use crate::runner::HealthChecks;
 use crate::secret::Secret;
 
 pub const HEALTH_JSON: &str = "application/health+json";
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub use crate::problem::PROBLEM_JSON;
 
 /// `GET /health/live` and `GET|HEAD /health/ready` (axum answers HEAD from the GET route, without body).
 pub fn routes(checks: HealthChecks) -> Router {
@@ -116,22 +117,16 @@ pub enum AdminError {
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        let (code, title) = match self {
+        let (status, title) = match self {
             AdminError::Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
         };
-        let body = serde_json::json!({
-            "type": "about:blank",
-            "title": title,
-            "status": code.as_u16(),
-            "detail": self.to_string(),
-        });
-        let mut response = (code, [(CONTENT_TYPE, PROBLEM_JSON)], body.to_string()).into_response();
-        if code == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        Problem {
+            status,
+            type_uri: "about:blank",
+            title,
+            detail: &self.to_string(),
         }
-        response
+        .into_response()
     }
 }
 

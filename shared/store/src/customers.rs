@@ -10,7 +10,7 @@ use scylla::response::{PagingState, PagingStateResponse};
 use scylla::statement::prepared::PreparedStatement;
 use uuid::Uuid;
 
-use crate::StoreError;
+use crate::{StoreError, prepare};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerOrder {
@@ -29,20 +29,18 @@ pub struct Customers {
 
 impl Customers {
     pub async fn new(session: Arc<Session>) -> Result<Self, StoreError> {
-        let record = session
-            .prepare(
-                "INSERT INTO orders.orders_by_customer (customer_id, placed_at, order_id, origin_region, total_minor, currency) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .await
-            .map_err(|e| StoreError::query("prepare customers", e))?;
-        let page = session
-            .prepare(
-                "SELECT order_id, placed_at, origin_region, total_minor, currency FROM orders.orders_by_customer \
-                 WHERE customer_id = ?",
-            )
-            .await
-            .map_err(|e| StoreError::query("prepare customers", e))?;
+        let record = prepare(
+            &session,
+            "INSERT INTO orders.orders_by_customer (customer_id, placed_at, order_id, origin_region, total_minor, currency) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .await?;
+        let page = prepare(
+            &session,
+            "SELECT order_id, placed_at, origin_region, total_minor, currency FROM orders.orders_by_customer \
+             WHERE customer_id = ?",
+        )
+        .await?;
         Ok(Customers {
             session,
             record,

@@ -11,7 +11,7 @@ use scylla::statement::Consistency;
 use scylla::statement::prepared::PreparedStatement;
 use uuid::Uuid;
 
-use crate::StoreError;
+use crate::{StoreError, prepare};
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 
 /// No answer in time: from the client timeout, or the coordinator waiting for a remote replica.
@@ -81,23 +81,20 @@ impl EventStore {
         region: Region,
         reach: crate::reach::Reach,
     ) -> Result<Self, StoreError> {
-        let prepare = |cql: &'static str| {
-            let session = session.clone();
-            async move {
-                session
-                    .prepare(cql)
-                    .await
-                    .map_err(|e| StoreError::query("prepare", e))
-            }
-        };
         let mut append = prepare(
+            &session,
             "INSERT INTO orders.order_events (order_id, origin_region, seq, event_id, event_type, envelope) \
              VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
         )
         .await?;
         append.set_is_idempotent(false);
-        let read = prepare("SELECT envelope FROM orders.order_events WHERE order_id = ?").await?;
+        let read = prepare(
+            &session,
+            "SELECT envelope FROM orders.order_events WHERE order_id = ?",
+        )
+        .await?;
         let read_at = prepare(
+            &session,
             "SELECT event_id FROM orders.order_events WHERE order_id = ? AND origin_region = ? AND seq = ?",
         )
         .await?;

@@ -7,7 +7,7 @@ use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 use uuid::Uuid;
 
-use crate::StoreError;
+use crate::{StoreError, prepare};
 
 /// One region's record of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,35 +31,35 @@ pub struct Idempotency {
 
 impl Idempotency {
     pub async fn new(session: Arc<Session>, region: &str) -> Result<Self, StoreError> {
-        let prep = |cql: &'static str| {
-            let s = session.clone();
-            async move {
-                s.prepare(cql)
-                    .await
-                    .map_err(|e| StoreError::query("prepare idempotency", e))
-            }
-        };
         Ok(Idempotency {
-            begin: prep(
+            begin: prepare(
+                &session,
                 "INSERT INTO orders.idempotency (client_id, key, region, fingerprint, order_id, state, started_at) \
                  VALUES (?, ?, ?, ?, ?, 'in_flight', ?) IF NOT EXISTS",
             )
             .await?,
-            take_over: prep(
+            take_over: prepare(
+                &session,
                 "UPDATE orders.idempotency SET started_at = ? WHERE client_id = ? AND key = ? AND region = ? \
                  IF started_at = ? AND state = 'in_flight'",
             )
             .await?,
-            finish: prep(
+            finish: prepare(
+                &session,
                 "UPDATE orders.idempotency SET state = 'done' WHERE client_id = ? AND key = ? AND region = ?",
             )
             .await?,
-            read: prep(
+            read: prepare(
+                &session,
                 "SELECT region, fingerprint, order_id, state, started_at FROM orders.idempotency \
                  WHERE client_id = ? AND key = ?",
             )
             .await?,
-            release: prep("DELETE FROM orders.idempotency WHERE client_id = ? AND key = ? AND region = ?").await?,
+            release: prepare(
+                &session,
+                "DELETE FROM orders.idempotency WHERE client_id = ? AND key = ? AND region = ?",
+            )
+            .await?,
             session,
             region: region.to_string(),
         })

@@ -17,7 +17,9 @@ pub mod stock;
 pub use events::{Appended, Durability, EventStore};
 pub use session::{StoreConfig, connect};
 
+use scylla::client::session::Session;
 use scylla::response::query_result::QueryResult;
+use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlValue, Row};
 use uuid::Uuid;
 
@@ -30,6 +32,12 @@ pub enum StoreError {
         datacenter: String,
         #[source]
         source: Box<scylla::errors::NewSessionError>,
+    },
+    #[error("cannot prepare {cql}")]
+    Prepare {
+        cql: &'static str,
+        #[source]
+        source: Box<scylla::errors::PrepareError>,
     },
     #[error("query failed: {what}")]
     Query {
@@ -61,6 +69,15 @@ impl StoreError {
             source: Box::new(source),
         }
     }
+}
+
+/// Prepares a statement under the session's default profile (see `session`); a statement that needs
+/// another consistency or idempotence sets it on the result.
+pub(crate) async fn prepare(session: &Session, cql: &'static str) -> Result<PreparedStatement, StoreError> {
+    session.prepare(cql).await.map_err(|source| StoreError::Prepare {
+        cql,
+        source: Box::new(source),
+    })
 }
 
 /// Whether a lightweight transaction applied: its first column is `[applied]`; when it did not

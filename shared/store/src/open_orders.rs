@@ -8,8 +8,8 @@ use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 use uuid::Uuid;
 
-use crate::StoreError;
 use crate::outbox::{SHARDS, shard_of};
+use crate::{StoreError, prepare};
 
 pub struct OpenOrders {
     session: Arc<Session>,
@@ -20,20 +20,22 @@ pub struct OpenOrders {
 
 impl OpenOrders {
     pub async fn new(session: Arc<Session>) -> Result<Self, StoreError> {
-        let prep = |cql: &'static str| {
-            let s = session.clone();
-            async move {
-                s.prepare(cql)
-                    .await
-                    .map_err(|e| StoreError::query("prepare open orders", e))
-            }
-        };
         Ok(OpenOrders {
-            add: prep("INSERT INTO orders.open_orders (origin_region, shard, order_id, placed_at) VALUES (?, ?, ?, ?)")
-                .await?,
-            remove: prep("DELETE FROM orders.open_orders WHERE origin_region = ? AND shard = ? AND order_id = ?")
-                .await?,
-            list: prep("SELECT order_id FROM orders.open_orders WHERE origin_region = ? AND shard = ?").await?,
+            add: prepare(
+                &session,
+                "INSERT INTO orders.open_orders (origin_region, shard, order_id, placed_at) VALUES (?, ?, ?, ?)",
+            )
+            .await?,
+            remove: prepare(
+                &session,
+                "DELETE FROM orders.open_orders WHERE origin_region = ? AND shard = ? AND order_id = ?",
+            )
+            .await?,
+            list: prepare(
+                &session,
+                "SELECT order_id FROM orders.open_orders WHERE origin_region = ? AND shard = ?",
+            )
+            .await?,
             session,
         })
     }

@@ -12,7 +12,7 @@ use scylla::client::session::Session;
 use scylla::statement::Consistency;
 use scylla::statement::prepared::PreparedStatement;
 
-use crate::StoreError;
+use crate::{StoreError, prepare};
 
 /// One region's claim on another region's orders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,16 +67,16 @@ pub struct Ownership {
 
 impl Ownership {
     pub async fn new(session: Arc<Session>, region: &str) -> Result<Self, StoreError> {
-        let read = session
-            .prepare("SELECT claimer, epoch, active FROM orders.ownership WHERE origin_region = ?")
-            .await
-            .map_err(|e| StoreError::query("prepare ownership", e))?;
-        let mut write = session
-            .prepare(
-                "INSERT INTO orders.ownership (origin_region, claimer, epoch, active, changed_at) VALUES (?, ?, ?, ?, ?)",
-            )
-            .await
-            .map_err(|e| StoreError::query("prepare ownership", e))?;
+        let read = prepare(
+            &session,
+            "SELECT claimer, epoch, active FROM orders.ownership WHERE origin_region = ?",
+        )
+        .await?;
+        let mut write = prepare(
+            &session,
+            "INSERT INTO orders.ownership (origin_region, claimer, epoch, active, changed_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .await?;
         write.set_consistency(Consistency::LocalQuorum);
         Ok(Ownership {
             session,

@@ -6,7 +6,7 @@ use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 use uuid::Uuid;
 
-use crate::StoreError;
+use crate::{StoreError, prepare};
 
 pub struct Processed {
     session: Arc<Session>,
@@ -17,16 +17,16 @@ pub struct Processed {
 
 impl Processed {
     pub async fn new(session: Arc<Session>, consumer: &str) -> Result<Self, StoreError> {
-        let mark = session
-            .prepare(
-                "INSERT INTO orders.processed_events (consumer, event_id, processed_at) VALUES (?, ?, ?)",
-            )
-            .await
-            .map_err(|e| StoreError::query("prepare processed", e))?;
-        let seen = session
-            .prepare("SELECT event_id FROM orders.processed_events WHERE consumer = ? AND event_id = ?")
-            .await
-            .map_err(|e| StoreError::query("prepare processed", e))?;
+        let mark = prepare(
+            &session,
+            "INSERT INTO orders.processed_events (consumer, event_id, processed_at) VALUES (?, ?, ?)",
+        )
+        .await?;
+        let seen = prepare(
+            &session,
+            "SELECT event_id FROM orders.processed_events WHERE consumer = ? AND event_id = ?",
+        )
+        .await?;
         Ok(Processed {
             session,
             consumer: consumer.to_string(),

@@ -13,7 +13,7 @@ use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use uuid::Uuid;
 
-use crate::StoreError;
+use crate::{StoreError, prepare};
 
 /// The outcome of reserving one SKU for one order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,26 +39,37 @@ const CONTENTION_RETRIES: usize = 100;
 
 impl Stock {
     pub async fn new(session: Arc<Session>) -> Result<Self, StoreError> {
-        let prep = |cql: &'static str| {
-            let s = session.clone();
-            async move {
-                s.prepare(cql)
-                    .await
-                    .map_err(|e| StoreError::query("prepare stock", e))
-            }
-        };
         Ok(Stock {
-            available: prep("SELECT available FROM orders.stock WHERE sku = ? AND region = ? LIMIT 1").await?,
-            row: prep("SELECT quantity FROM orders.stock WHERE sku = ? AND region = ? AND order_id = ?").await?,
-            set_if: prep("UPDATE orders.stock SET available = ? WHERE sku = ? AND region = ? IF available = ?")
-                .await?,
-            insert_row: prep(
+            available: prepare(
+                &session,
+                "SELECT available FROM orders.stock WHERE sku = ? AND region = ? LIMIT 1",
+            )
+            .await?,
+            row: prepare(
+                &session,
+                "SELECT quantity FROM orders.stock WHERE sku = ? AND region = ? AND order_id = ?",
+            )
+            .await?,
+            set_if: prepare(
+                &session,
+                "UPDATE orders.stock SET available = ? WHERE sku = ? AND region = ? IF available = ?",
+            )
+            .await?,
+            insert_row: prepare(
+                &session,
                 "INSERT INTO orders.stock (sku, region, order_id, quantity, reserved_at) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS",
             )
             .await?,
-            delete_row: prep("DELETE FROM orders.stock WHERE sku = ? AND region = ? AND order_id = ? IF EXISTS")
-                .await?,
-            seed: prep("UPDATE orders.stock SET available = ? WHERE sku = ? AND region = ?").await?,
+            delete_row: prepare(
+                &session,
+                "DELETE FROM orders.stock WHERE sku = ? AND region = ? AND order_id = ? IF EXISTS",
+            )
+            .await?,
+            seed: prepare(
+                &session,
+                "UPDATE orders.stock SET available = ? WHERE sku = ? AND region = ?",
+            )
+            .await?,
             session,
         })
     }

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{Method, Request};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
