@@ -14,7 +14,7 @@ use tracing::{error, info, warn};
 
 use crate::Worker;
 use crate::offsets::OffsetTracker;
-use crate::saga::Outcome;
+use crate::saga::{Outcome, Pass};
 
 /// What handling one record came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,12 +66,32 @@ impl Worker {
                 Err(e) => Err(e.into()),
             };
             match result {
-                Ok(Outcome::Incomplete) if incomplete_for < Duration::from_secs(60) => {
+                Ok(Pass {
+                    outcome: Outcome::Incomplete,
+                    ..
+                }) if incomplete_for < Duration::from_secs(60) => {
                     incomplete_for += backoff;
                 }
-                Ok(outcome) => {
-                    if let Err(error) = self.processed.mark(envelope.event_id).await {
-                        warn!(%error, event_id = %envelope.event_id, "not marked processed; a redelivery re-checks the stream");
+                // Another region processes this order: nothing was done here, so nothing is marked
+                // (were this region to take over, a redelivery must reach the saga).
+                Ok(Pass {
+                    outcome: outcome @ Outcome::NotOwner { .. },
+                    ..
+                }) => return Handled::Processed(outcome),
+                Ok(Pass { outcome, appended }) => {
+                    // The events this pass appended are processed too when it reached the end:
+                    // their records then cost one read each instead of another pass.
+                    let done = match outcome {
+                        Outcome::Done => appended,
+                        _ => Vec::new(),
+                    };
+                    let marks = std::iter::once(envelope.event_id)
+                        .chain(done)
+                        .map(|event_id| async move { (event_id, self.processed.mark(event_id).await) });
+                    for (event_id, marked) in futures::future::join_all(marks).await {
+                        if let Err(error) = marked {
+                            warn!(%error, %event_id, "not marked processed; a redelivery re-checks the stream");
+                        }
                     }
                     return Handled::Processed(outcome);
                 }

@@ -147,7 +147,12 @@ impl Worker {
             tasks.spawn(async move {
                 let mut backoff = Duration::from_millis(100);
                 for _ in 0..20 {
-                    match worker.processor.process_order(order_id).await {
+                    match worker
+                        .processor
+                        .process_order(order_id)
+                        .await
+                        .map(|pass| pass.outcome)
+                    {
                         Ok(saga::Outcome::Incomplete) | Err(_) => tokio::time::sleep(backoff).await,
                         Ok(_) => return,
                     }

@@ -56,21 +56,32 @@ pub struct Processor {
     pub placed_to_final: prometheus::Histogram,
 }
 
+/// One pass over an order: how it ended and the events it appended on the way. When the pass
+/// reached the end, those events need no processing of their own: their records, arriving later,
+/// can be skipped as already processed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pass {
+    pub outcome: Outcome,
+    pub appended: Vec<Uuid>,
+}
+
 /// Steps per pass: a full saga takes at most five (reserve, authorize, confirm, or reject and two
 /// compensations), and appends that lose a race retry within the pass.
 const MAX_STEPS: usize = 12;
 
 impl Processor {
     /// Advances the order as far as it can go now.
-    pub async fn process_order(&self, order_id: Uuid) -> Result<Outcome, ProcessError> {
+    pub async fn process_order(&self, order_id: Uuid) -> Result<Pass, ProcessError> {
+        let mut appended = Vec::new();
+        let end = |outcome, appended| Ok(Pass { outcome, appended });
         for _ in 0..MAX_STEPS {
             let stream = self.journal.store().read_stream(order_id).await?;
             let Ok(Some(state)) = stream.state() else {
-                return Ok(Outcome::Incomplete);
+                return end(Outcome::Incomplete, appended);
             };
             let owner = self.owners.owner_of(state.origin_region.as_str());
             if owner != self.region.as_str() {
-                return Ok(Outcome::NotOwner { owner });
+                return end(Outcome::NotOwner { owner }, appended);
             }
             let step = state.next_saga_step();
             debug!(%order_id, ?step, "saga step");
@@ -79,7 +90,7 @@ impl Processor {
                     self.open_orders
                         .remove(state.origin_region.as_str(), order_id)
                         .await?;
-                    return Ok(Outcome::Done);
+                    return end(Outcome::Done, appended);
                 }
                 SagaStep::ReserveStock => self.reserve(&state).await?,
                 SagaStep::AuthorizePayment => match self.payment.authorize(order_id, &state.total).await? {
@@ -104,7 +115,7 @@ impl Processor {
                         self.open_orders
                             .remove(state.origin_region.as_str(), order_id)
                             .await?;
-                        return Ok(Outcome::Done);
+                        return end(Outcome::Done, appended);
                     }
                 },
             };
@@ -122,10 +133,13 @@ impl Processor {
                     | OrderEvent::PaymentVoided { .. }
             );
             if records_effect {
-                self.append_effect(stream, event).await?;
-            } else if self.append(&stream, event).await? && finishes {
-                let took = (Utc::now() - state.placed_at).to_std().unwrap_or_default();
-                self.placed_to_final.observe(took.as_secs_f64());
+                appended.push(self.append_effect(stream, event).await?);
+            } else if let Some(event_id) = self.append(&stream, event).await? {
+                appended.push(event_id);
+                if finishes {
+                    let took = (Utc::now() - state.placed_at).to_std().unwrap_or_default();
+                    self.placed_to_final.observe(took.as_secs_f64());
+                }
             }
         }
         Err(ProcessError::Contended { order_id })
@@ -133,10 +147,10 @@ impl Processor {
 
     /// Appends an event recording an effect, at whatever position is free: the fold applies
     /// effects even after a concurrent cancel, so compensation sees them.
-    async fn append_effect(&self, mut stream: OrderStream, event: OrderEvent) -> Result<(), ProcessError> {
+    async fn append_effect(&self, mut stream: OrderStream, event: OrderEvent) -> Result<Uuid, ProcessError> {
         for _ in 0..MAX_STEPS {
-            if self.append(&stream, event.clone()).await? {
-                return Ok(());
+            if let Some(event_id) = self.append(&stream, event.clone()).await? {
+                return Ok(event_id);
             }
             stream = self.journal.store().read_stream(stream.order_id()).await?;
         }
@@ -145,19 +159,20 @@ impl Processor {
         })
     }
 
-    /// Appends to this region's lane; `false` if another writer took the position first.
-    async fn append(&self, stream: &OrderStream, event: OrderEvent) -> Result<bool, ProcessError> {
+    /// Appends to this region's lane: the new event's id, or `None` if another writer took the
+    /// position first.
+    async fn append(&self, stream: &OrderStream, event: OrderEvent) -> Result<Option<Uuid>, ProcessError> {
         let kind = event.type_name();
         let envelope = next_envelope(stream, &self.region, event, Uuid::now_v7(), Utc::now());
         match self.journal.append(&envelope).await? {
             Appended::Written | Appended::Degraded => {
                 info!(order_id = %stream.order_id(), event = kind, "saga advanced");
-                Ok(true)
+                Ok(Some(envelope.event_id))
             }
             // Someone else of this region advanced the order first: the next pass re-reads.
             Appended::Conflict => {
                 debug!(order_id = %stream.order_id(), event = kind, "append lost a race");
-                Ok(false)
+                Ok(None)
             }
         }
     }
