@@ -36,12 +36,22 @@ pub enum JournalError {
         #[source]
         source: serde_json::Error,
     },
+    /// The outbox row took so long that the relay may already scan above it: the event is not
+    /// appended, so nothing acknowledged depends on that row.
+    #[error("event {event_id}: its outbox row was written {late_ms} ms after the event was made")]
+    OutboxLate { event_id: uuid::Uuid, late_ms: i64 },
     #[error("kafka producer for {bootstrap}")]
     Producer {
         bootstrap: String,
         #[source]
         source: rdkafka::error::KafkaError,
     },
+}
+
+/// How long after its event id's time (UUIDv7) `now` is, in milliseconds.
+fn late_by(event_id: uuid::Uuid, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
+    let (secs, nanos) = event_id.get_timestamp()?.to_unix();
+    Some(now.timestamp_millis() - (secs as i64 * 1000 + nanos as i64 / 1_000_000))
 }
 
 /// A deliberate crash point, for the test that proves no event is lost between the two writes.
@@ -107,6 +117,14 @@ impl Journal {
             source,
         })?;
         self.outbox.put(event, &json).await?;
+        if let Some(late_ms) = late_by(event.event_id, chrono::Utc::now())
+            && late_ms > (orders_store::outbox::LATE_ROW / 2).as_millis() as i64
+        {
+            return Err(JournalError::OutboxLate {
+                event_id: event.event_id,
+                late_ms,
+            });
+        }
         let outcome = self.store.append(event, self.durability).await?;
         match outcome {
             Appended::Written | Appended::Degraded => {

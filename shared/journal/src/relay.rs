@@ -2,13 +2,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use orders_domain::EventEnvelope;
-use orders_store::outbox::SHARDS;
+use orders_store::outbox::{OutboxRow, SHARDS, next_scan_from};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::{Journal, JournalError};
+
+/// Rows read per shard and pass; a longer backlog is worked through over several passes.
+const SCAN_LIMIT: i32 = 500;
+
+/// What became of one outbox row in a pass.
+enum Fate {
+    Published,
+    Dropped,
+    Waiting,
+}
 
 /// What one pass of the relay did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -30,55 +40,74 @@ impl Journal {
         let mut stats = RelayStats::default();
         let now = Utc::now();
         for shard in 0..SHARDS {
-            for row in self.outbox.scan(shard, 500).await? {
-                let age = row
-                    .created_at()
-                    .map(|t| (now - t).to_std().unwrap_or_default())
-                    .unwrap_or_default();
-                if age < min_age {
-                    stats.waiting += 1;
-                    continue;
-                }
-                match self.store.event_at(row.order_id, row.seq).await? {
-                    Some(id) if id == row.event_id => {
-                        let Ok(event) = serde_json::from_str::<EventEnvelope>(&row.envelope) else {
-                            warn!(event_id = %row.event_id, "undecodable outbox row dropped");
-                            self.outbox.delete(row.order_id, row.event_id).await?;
-                            stats.dropped += 1;
-                            continue;
-                        };
-                        let origin = event.origin_region.to_string();
-                        if self
-                            .publish(
-                                row.order_id,
-                                row.event_id,
-                                event.type_name(),
-                                &origin,
-                                &row.envelope,
-                            )
-                            .await
-                            .is_ok()
-                        {
-                            self.outbox.delete(row.order_id, row.event_id).await?;
-                            stats.published += 1;
-                        } else {
-                            stats.waiting += 1;
-                        }
+            let rows = self.outbox.scan(shard, SCAN_LIMIT).await?;
+            let cut_off_at = (rows.len() == SCAN_LIMIT as usize)
+                .then(|| rows.last().map(|r| r.event_id))
+                .flatten();
+            // The first row this pass leaves in place: the next scan of the shard starts there.
+            let mut first_waiting = None;
+            for row in &rows {
+                match self.relay_row(row, now, min_age, abandon_after).await? {
+                    Fate::Published => stats.published += 1,
+                    Fate::Dropped => stats.dropped += 1,
+                    Fate::Waiting => {
+                        stats.waiting += 1;
+                        first_waiting.get_or_insert(row.event_id);
                     }
-                    Some(_) => {
-                        // Another event won that lane position: this one never existed.
-                        self.outbox.delete(row.order_id, row.event_id).await?;
-                        stats.dropped += 1;
-                    }
-                    None if age >= abandon_after => {
-                        self.outbox.delete(row.order_id, row.event_id).await?;
-                        stats.dropped += 1;
-                    }
-                    None => stats.waiting += 1,
                 }
             }
+            self.outbox
+                .advance(shard, next_scan_from(first_waiting, cut_off_at, now))
+                .await?;
         }
         Ok(stats)
+    }
+
+    /// Publishes, drops or leaves one row.
+    async fn relay_row(
+        &self,
+        row: &OutboxRow,
+        now: DateTime<Utc>,
+        min_age: Duration,
+        abandon_after: Duration,
+    ) -> Result<Fate, JournalError> {
+        let age = row
+            .created_at()
+            .map(|t| (now - t).to_std().unwrap_or_default())
+            .unwrap_or_default();
+        if age < min_age {
+            return Ok(Fate::Waiting);
+        }
+        let fate = match self.store.event_at(row.order_id, row.seq).await? {
+            Some(id) if id == row.event_id => {
+                let Ok(event) = serde_json::from_str::<EventEnvelope>(&row.envelope) else {
+                    warn!(event_id = %row.event_id, "undecodable outbox row dropped");
+                    self.outbox.delete(row.order_id, row.event_id).await?;
+                    return Ok(Fate::Dropped);
+                };
+                let origin = event.origin_region.to_string();
+                let published = self
+                    .publish(
+                        row.order_id,
+                        row.event_id,
+                        event.type_name(),
+                        &origin,
+                        &row.envelope,
+                    )
+                    .await
+                    .is_ok();
+                if !published {
+                    return Ok(Fate::Waiting);
+                }
+                Fate::Published
+            }
+            // Another event won that lane position: this one never existed.
+            Some(_) => Fate::Dropped,
+            None if age >= abandon_after => Fate::Dropped,
+            None => return Ok(Fate::Waiting),
+        };
+        self.outbox.delete(row.order_id, row.event_id).await?;
+        Ok(fate)
     }
 
     /// Runs the relay every `interval` until shut down.
