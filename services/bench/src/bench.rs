@@ -51,7 +51,7 @@ async fn raw_target(ctx: &Ctx) -> anyhow::Result<Target> {
     Ok(Target::Raw(backend))
 }
 
-fn api_target(ctx: &Ctx, args: &LoadArgs) -> anyhow::Result<Target> {
+pub fn api_target(ctx: &Ctx, args: &LoadArgs) -> anyhow::Result<Target> {
     let base = args.api_url.clone().unwrap_or_else(|| ctx.region.api_url());
     let placer = ApiPlacer::new(
         &base,

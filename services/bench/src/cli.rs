@@ -67,6 +67,21 @@ pub enum Command {
     Replication(ReplicationArgs),
     /// A failover drill: load through every edge, a fault via ./dev, heal, then loss/doubles/convergence
     Drill(DrillArgs),
+    /// Where a placement's work goes: CPU per process and Cassandra reads/writes per table at one rate
+    Profile(ProfileArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProfileArgs {
+    /// Seconds of the idle window and of the load window [default: 30, quick 15]
+    #[arg(long)]
+    pub duration_secs: Option<f64>,
+    /// Also `perf record` the region's API during the load window (needs perf)
+    #[arg(long)]
+    pub perf: bool,
+    /// `--rate` is the load's placements per second [default: 8]; the API is the region's unless `--api-url`
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -13,6 +13,7 @@ pub mod kafka;
 pub mod limit;
 pub mod load;
 pub mod machine;
+pub mod profile;
 pub mod prom;
 pub mod raw;
 pub mod replication;
@@ -34,6 +35,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<(std::path::PathBuf, std::path::Pat
         Command::E2e(args) => e2e::run(&ctx, args).await?,
         Command::Replication(args) => replication::run(&ctx, args).await?,
         Command::Drill(args) => drill::run(&ctx, args).await?,
+        Command::Profile(args) => profile::run(&ctx, args).await?,
     };
     let paths = report::write(&ctx.out, &report)?;
     println!("{}", report::render_markdown(&report));
