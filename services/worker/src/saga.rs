@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use orders_domain::{OrderEvent, OrderState, OrderStream, Region, SagaStep, next_envelope};
+use orders_domain::{EventEnvelope, OrderEvent, OrderState, OrderStream, Region, SagaStep, next_envelope};
 use orders_journal::{Journal, JournalError};
 use orders_store::open_orders::OpenOrders;
 use orders_store::stock::{Reservation, Stock};
@@ -74,8 +74,9 @@ impl Processor {
     pub async fn process_order(&self, order_id: Uuid) -> Result<Pass, ProcessError> {
         let mut appended = Vec::new();
         let end = |outcome, appended| Ok(Pass { outcome, appended });
+        let store = self.journal.store();
+        let mut stream = store.read_stream(order_id).await?;
         for _ in 0..MAX_STEPS {
-            let stream = self.journal.store().read_stream(order_id).await?;
             let Ok(Some(state)) = stream.state() else {
                 return end(Outcome::Incomplete, appended);
             };
@@ -132,14 +133,25 @@ impl Processor {
                     | OrderEvent::PaymentAuthorized { .. }
                     | OrderEvent::PaymentVoided { .. }
             );
-            if records_effect {
-                appended.push(self.append_effect(stream, event).await?);
-            } else if let Some(event_id) = self.append(&stream, event).await? {
-                appended.push(event_id);
-                if finishes {
-                    let took = (Utc::now() - state.placed_at).to_std().unwrap_or_default();
-                    self.placed_to_final.observe(took.as_secs_f64());
+            let written = match records_effect {
+                true => Some(self.append_effect(&mut stream, event).await?),
+                false => self.append(&stream, event).await?,
+            };
+            match written {
+                Some(envelope) => {
+                    appended.push(envelope.event_id);
+                    if finishes {
+                        let took = (Utc::now() - state.placed_at).to_std().unwrap_or_default();
+                        self.placed_to_final.observe(took.as_secs_f64());
+                    }
+                    // The next step starts from what this pass just wrote, without reading the
+                    // stream again; events of other lanes written meanwhile are seen when their
+                    // own records are processed, as they would be a moment after any read.
+                    if !matches!(stream.insert(envelope), Ok(true)) {
+                        stream = store.read_stream(order_id).await?;
+                    }
                 }
+                None => stream = store.read_stream(order_id).await?,
             }
         }
         Err(ProcessError::Contended { order_id })
@@ -147,27 +159,35 @@ impl Processor {
 
     /// Appends an event recording an effect, at whatever position is free: the fold applies
     /// effects even after a concurrent cancel, so compensation sees them.
-    async fn append_effect(&self, mut stream: OrderStream, event: OrderEvent) -> Result<Uuid, ProcessError> {
+    async fn append_effect(
+        &self,
+        stream: &mut OrderStream,
+        event: OrderEvent,
+    ) -> Result<EventEnvelope, ProcessError> {
         for _ in 0..MAX_STEPS {
-            if let Some(event_id) = self.append(&stream, event.clone()).await? {
-                return Ok(event_id);
+            if let Some(envelope) = self.append(stream, event.clone()).await? {
+                return Ok(envelope);
             }
-            stream = self.journal.store().read_stream(stream.order_id()).await?;
+            *stream = self.journal.store().read_stream(stream.order_id()).await?;
         }
         Err(ProcessError::Contended {
             order_id: stream.order_id(),
         })
     }
 
-    /// Appends to this region's lane: the new event's id, or `None` if another writer took the
+    /// Appends to this region's lane: the new event, or `None` if another writer took the
     /// position first.
-    async fn append(&self, stream: &OrderStream, event: OrderEvent) -> Result<Option<Uuid>, ProcessError> {
+    async fn append(
+        &self,
+        stream: &OrderStream,
+        event: OrderEvent,
+    ) -> Result<Option<EventEnvelope>, ProcessError> {
         let kind = event.type_name();
         let envelope = next_envelope(stream, &self.region, event, Uuid::now_v7(), Utc::now());
         match self.journal.append(&envelope).await? {
             Appended::Written | Appended::Degraded => {
                 info!(order_id = %stream.order_id(), event = kind, "saga advanced");
-                Ok(Some(envelope.event_id))
+                Ok(Some(envelope))
             }
             // Someone else of this region advanced the order first: the next pass re-reads.
             Appended::Conflict => {
