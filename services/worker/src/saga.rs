@@ -134,7 +134,7 @@ impl Processor {
                     | OrderEvent::PaymentVoided { .. }
             );
             let written = match records_effect {
-                true => Some(self.append_effect(&mut stream, event).await?),
+                true => self.append_effect(&mut stream, event).await?,
                 false => self.append(&stream, event).await?,
             };
             match written {
@@ -158,17 +158,23 @@ impl Processor {
     }
 
     /// Appends an event recording an effect, at whatever position is free: the fold applies
-    /// effects even after a concurrent cancel, so compensation sees them.
+    /// effects even after a concurrent cancel, so compensation sees them. `None` when another
+    /// writer recorded the same effect meanwhile (effects are idempotent per order, so theirs is
+    /// this one): recording it twice would read as two effects.
     async fn append_effect(
         &self,
         stream: &mut OrderStream,
         event: OrderEvent,
-    ) -> Result<EventEnvelope, ProcessError> {
+    ) -> Result<Option<EventEnvelope>, ProcessError> {
         for _ in 0..MAX_STEPS {
             if let Some(envelope) = self.append(stream, event.clone()).await? {
-                return Ok(envelope);
+                return Ok(Some(envelope));
             }
             *stream = self.journal.store().read_stream(stream.order_id()).await?;
+            if stream.ordered().iter().any(|e| e.payload == event) {
+                debug!(order_id = %stream.order_id(), event = event.type_name(), "effect already recorded by another writer");
+                return Ok(None);
+            }
         }
         Err(ProcessError::Contended {
             order_id: stream.order_id(),
