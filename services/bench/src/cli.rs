@@ -234,6 +234,12 @@ impl Scenario {
         }
     }
 
+    /// The datacenter the fault leaves unreachable, if any: what it acknowledged must still be
+    /// visible in the others while it is down.
+    pub fn dead_datacenter(self) -> Option<&'static str> {
+        matches!(self, Scenario::RegionEu | Scenario::CassandraEu).then_some("eu")
+    }
+
     /// The `./dev` invocations that heal it: `region heal eu` restarts whatever of eu is down,
     /// MirrorMaker 2 included.
     pub fn heal(self) -> Vec<Vec<&'static str>> {

@@ -13,7 +13,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::ApiPlacer;
-use crate::cli::{DrillArgs, Scenario};
+use crate::cli::DrillArgs;
 use crate::ctx::{Ctx, name, progress};
 use crate::failover::{self, Attempt, EdgeSummary, Fetched};
 use crate::load::{self, Done, Limits};
@@ -79,25 +79,70 @@ async fn dev(ctx: &Ctx, args: &[&str], dry_run: bool, t0: Instant) -> DevCommand
     }
 }
 
-/// Fault at `fault_at`, heal at `heal_at`; returns every command as it ran.
-async fn timeline(
+/// Runs `commands` from `at` seconds after `t0`; returns each as it ran.
+async fn run_at(
     ctx: &Ctx,
-    scenario: Scenario,
-    fault_at: f64,
-    heal_at: f64,
+    commands: Vec<Vec<&'static str>>,
+    at: f64,
     dry_run: bool,
     t0: Instant,
 ) -> Vec<DevCommand> {
+    tokio::time::sleep_until((t0 + Duration::from_secs_f64(at)).into()).await;
     let mut out = Vec::new();
-    tokio::time::sleep_until((t0 + Duration::from_secs_f64(fault_at)).into()).await;
-    for cmd in scenario.fault() {
-        out.push(dev(ctx, &cmd, dry_run, t0).await);
-    }
-    tokio::time::sleep_until((t0 + Duration::from_secs_f64(heal_at)).into()).await;
-    for cmd in scenario.heal() {
+    for cmd in commands {
         out.push(dev(ctx, &cmd, dry_run, t0).await);
     }
     out
+}
+
+/// What the surviving regions showed, while the dead datacenter was down, of the orders it had
+/// acknowledged before the fault: with global durability every one; with local, all but those
+/// within the cross-DC lag of the fault (the RPO were that datacenter never to come back).
+#[derive(Debug, Clone, Serialize)]
+pub struct Outage {
+    pub dead: String,
+    pub checked: usize,
+    pub missing: Vec<Uuid>,
+    /// How long before the fault the oldest missing order was acknowledged.
+    pub oldest_missing_before_fault_s: Option<f64>,
+    /// Look-ups that failed (neither found nor 404).
+    pub failed: usize,
+}
+
+async fn outage_visibility(
+    http: &reqwest::Client,
+    key: &str,
+    survivors: &[Region],
+    acked: Vec<(Uuid, f64)>,
+    dead: &str,
+    fault_s: f64,
+) -> Outage {
+    let views: Vec<(Uuid, f64, Vec<Fetched>)> = futures::stream::iter(acked)
+        .map(|(id, done_s)| async move {
+            let mut views = Vec::new();
+            for region in survivors {
+                views.push(fetch(http, key, region, id).await);
+            }
+            (id, done_s, views)
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let missing: Vec<(Uuid, f64)> = views
+        .iter()
+        .filter(|(_, _, v)| v.iter().all(|f| matches!(f, Fetched::NotFound)))
+        .map(|(id, done_s, _)| (*id, *done_s))
+        .collect();
+    Outage {
+        dead: dead.to_string(),
+        checked: views.len(),
+        oldest_missing_before_fault_s: missing.iter().map(|(_, s)| fault_s - s).reduce(f64::max),
+        missing: missing.into_iter().map(|(id, _)| id).collect(),
+        failed: views
+            .iter()
+            .filter(|(_, _, v)| v.iter().any(|f| matches!(f, Fetched::Failed(_))))
+            .count(),
+    }
 }
 
 async fn fetch(http: &reqwest::Client, key: &str, region: &Region, id: Uuid) -> Fetched {
@@ -267,7 +312,37 @@ pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
     // As soon as the heal has finished, the orders acknowledged until then (those the fault could
     // touch) are polled until identical everywhere, while the load goes on.
     let after_heal = async {
-        let commands = timeline(ctx, scenario, fault_at, heal_at, args.dry_run, t0).await;
+        let mut commands = run_at(ctx, scenario.fault(), fault_at, args.dry_run, t0).await;
+        // Just before the heal: can the survivors see what the dead datacenter acknowledged?
+        tokio::time::sleep_until((t0 + Duration::from_secs_f64(heal_at - 1.0)).into()).await;
+        let outage = match scenario.dead_datacenter() {
+            Some(dead) if !args.dry_run => {
+                let fault_s = commands.first().map_or(fault_at, |c| c.started_s);
+                let served_by_dead = format!("api-{dead}");
+                let acked: Vec<(Uuid, f64)> = attempts
+                    .lock()
+                    .expect("attempts lock")
+                    .iter()
+                    .filter(|a| {
+                        a.done_s <= fault_s && a.served_by.as_deref() == Some(served_by_dead.as_str())
+                    })
+                    .filter_map(|a| a.order_id.map(|id| (id, a.done_s)))
+                    .collect();
+                let survivors: Vec<Region> = regions.iter().filter(|r| r.name != dead).cloned().collect();
+                progress(format!(
+                    "outage: checking the {} orders {dead} acknowledged before the fault in {}",
+                    acked.len(),
+                    survivors
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                Some(outage_visibility(&http, &key, &survivors, acked, dead, fault_s).await)
+            }
+            _ => None,
+        };
+        commands.extend(run_at(ctx, scenario.heal(), heal_at, args.dry_run, t0).await);
         let heal_done_s = commands.last().map_or(heal_at, |c| c.finished_s);
         let ids: Vec<Uuid> = attempts
             .lock()
@@ -281,10 +356,10 @@ pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
             ids.len()
         ));
         let c = converge(&http, &key, &regions, ids, converge_timeout).await;
-        (commands, c)
+        (commands, outage, c)
     };
     let drive = async { tokio::join!(futures::future::join_all(loads), after_heal) };
-    let (_, (commands, early)) = tokio::select! {
+    let (_, (commands, outage, early)) = tokio::select! {
         done = drive => done,
         _ = tokio::signal::ctrl_c() => {
             ticker.abort();
@@ -404,6 +479,7 @@ pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
         fault_s,
         heal_done_s,
         check_started_s,
+        outage.as_ref(),
     );
     Ok(ctx.report(
         &format!("drill-{}", scenario.name()),
@@ -419,6 +495,7 @@ pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
             "fault_s": fault_s, "heal_done_s": heal_done_s, "commands": commands, "edges": summaries,
             "acknowledged": acked.len(),
             "lost": { "orders": lost, "rpo": rpo },
+            "outage_visibility": outage,
             "unknown_orders": unknown,
             "doubled_effects": { "orders": doubled, "payment_authorizations_over_one": doubled_payments, "payment_unknown": payment_unknown },
             "convergence": { "converged": converge_s.is_some() && pending.is_empty(), "seconds_after_heal": converge_s,

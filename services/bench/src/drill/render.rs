@@ -27,6 +27,7 @@ pub(super) fn render(
     fault_s: f64,
     heal_done_s: f64,
     check_started_s: f64,
+    outage: Option<&super::Outage>,
 ) -> (Vec<Check>, Vec<Section>) {
     let mut checks = Vec::new();
     for s in summaries {
@@ -59,6 +60,30 @@ pub(super) fn render(
             Some(lost.is_empty() && unknown == 0)
         },
     ));
+    if let Some(o) = outage {
+        let global = ctx.durability == orders_store::Durability::Global;
+        checks.push(Check::new(
+            &format!(
+                "orders {} acknowledged before the fault, visible elsewhere while it was down",
+                o.dead
+            ),
+            if global {
+                "all (global durability)"
+            } else {
+                "all but the cross-DC lag before the fault (local durability: the RPO if it never returned)"
+            },
+            format!(
+                "{} of {} missing{}; {} look-ups failed",
+                o.missing.len(),
+                o.checked,
+                o.oldest_missing_before_fault_s
+                    .map(|s| format!(", the oldest acknowledged {s:.2} s before the fault"))
+                    .unwrap_or_default(),
+                o.failed
+            ),
+            global.then_some(o.missing.is_empty() && o.failed == 0),
+        ));
+    }
     checks.push(Check::new(
         "doubled effects",
         "0",
