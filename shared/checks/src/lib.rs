@@ -78,23 +78,14 @@ fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0
 }
 
-/// `kafka:responseTime`: a metadata call to the region's Kafka, over one client kept for the life
-/// of the service: a new client per run cost more than the call it measured.
+/// `kafka:responseTime`: a metadata call to the region's Kafka.
 pub fn kafka(checks: &HealthChecks, bootstrap: &str) -> Result<(), RegisterError> {
     let bootstrap = bootstrap.to_string();
-    // Only bad client settings fail this; then every run reports why.
-    let probe = orders_log::MetadataProbe::new(&bootstrap).map_err(|e| e.to_string());
     checks.register("kafka:responseTime", EVERY, TIMEOUT, move || {
-        let (bootstrap, probe) = (bootstrap.clone(), probe.clone());
+        let bootstrap = bootstrap.clone();
         async move {
             let start = Instant::now();
-            let result = match probe {
-                Ok(probe) => probe
-                    .fetch(Duration::from_millis(1500))
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
+            let result = orders_log::metadata_ready(&bootstrap, Duration::from_millis(1500)).await;
             let check = match result {
                 Ok(()) => CheckResult::now(Status::Pass).with_observed(millis(start.elapsed()), "ms"),
                 Err(e) => CheckResult::now(Status::Fail)

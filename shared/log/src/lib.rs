@@ -2,11 +2,9 @@
 pub mod admin;
 pub mod clients;
 pub mod lag;
-pub mod probe;
 
 pub use admin::{LatestRecord, create_topics, latest_record, metadata_ready, topic_exists};
 pub use clients::{consumer_config, producer_config};
-pub use probe::MetadataProbe;
 
 /// The topic every region's API publishes order events to (mirrored as `<region>.orders` elsewhere).
 pub const ORDERS_TOPIC: &str = "orders";
