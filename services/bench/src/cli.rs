@@ -12,8 +12,9 @@ use crate::step::BreakRule;
 #[command(
     name = "orders-bench",
     version,
-    about = "Measures the running stack against DESIGN section 8 and runs failover drills",
-    long_about = "Measures the running stack against DESIGN section 8 and runs failover drills. \
+    about = "Measures the running stack against its targets and runs failover drills",
+    long_about = "Measures the running stack against the targets of docs/architecture.md \
+                  (section 9) and runs failover drills. \
                   Every run writes bench/results/<timestamp>-<kind>.{json,md}."
 )]
 pub struct Cli {
@@ -160,7 +161,7 @@ impl LoadArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct E2eArgs {
-    /// Placements per second (DESIGN measures at half the API limit)
+    /// Placements per second (the targets are judged at half the API limit)
     #[arg(long, default_value_t = 20.0)]
     pub rate: f64,
     /// Seconds of load [default: 30, quick 15]

@@ -1,4 +1,4 @@
-//! orders-bench: measurements of the running stack against DESIGN section 8 (raw backend limit,
+//! orders-bench: measurements of the running stack (docs/architecture.md section 9: raw backend limit,
 //! the API's share of it, placed-to-processed, replication) and failover drills. Pure parts
 //! (schedule, statistics, break rule, limit search, failover analysis, reports) are unit-tested;
 //! the rest drives the stack through `./dev`, HTTP, CQL and Kafka.

@@ -18,7 +18,7 @@ pub struct Report {
     pub finished_at: DateTime<Utc>,
     pub environment: Environment,
     pub settings: serde_json::Value,
-    /// The targets of DESIGN section 8 this run measured, with their verdicts.
+    /// The targets (docs/architecture.md section 9) this run measured, with their verdicts.
     pub checks: Vec<Check>,
     pub results: serde_json::Value,
     pub notes: Vec<String>,

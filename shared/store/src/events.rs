@@ -31,7 +31,8 @@ fn is_unavailable(e: &ExecutionError) -> bool {
     )
 }
 
-/// How far an append must be replicated before it is acknowledged (DESIGN section 4).
+/// How far an append must be replicated before it is acknowledged (docs/architecture.md
+/// section 5, docs/decisions/0005-global-durability.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
