@@ -1,9 +1,12 @@
 //! The API's configuration: built-in defaults overridden by `ORDERS_*` environment variables.
+use std::time::Duration;
+
 use orders_config::Env;
 use orders_domain::Region;
 use orders_journal::CrashPoint;
 use orders_store::Durability;
 
+pub use crate::admission::{RateLimit, RateLimits};
 pub use orders_config::ConfigError;
 pub use orders_health::Secret;
 
@@ -27,7 +30,21 @@ pub struct Config {
     pub crash_point: CrashPoint,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
+    /// `ORDERS_MAX_IN_FLIGHT`: `/v1` requests served at once (default 64, for a 2-core box);
+    /// beyond it a request is shed with 503.
+    pub max_in_flight: usize,
+    /// `ORDERS_QUEUE_WAIT_MS`: how long a request may wait for a free slot before it is shed
+    /// (default 10, at most 40, so a shed answer leaves within 50 ms).
+    pub queue_wait: Duration,
+    /// `ORDERS_RATE_LIMIT`: every client's token bucket, `RATE/s,BURST` (default `1000/s,2000`,
+    /// above what one machine serves, so only a configured limit throttles).
+    pub rate_limit: RateLimit,
+    /// `ORDERS_RATE_LIMITS`: per-client overrides, `client=RATE/s,BURST;...` (default none).
+    pub rate_limits: RateLimits,
 }
+
+/// A shed answer must leave within 50 ms; the rest of that is the answer itself.
+const MAX_QUEUE_WAIT_MS: u64 = 40;
 
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -49,6 +66,20 @@ impl Config {
                 });
             }
         };
+        let max_in_flight: usize = env.parse("ORDERS_MAX_IN_FLIGHT", "64")?;
+        if max_in_flight == 0 {
+            return Err(ConfigError {
+                variable: "ORDERS_MAX_IN_FLIGHT",
+                detail: "must be at least 1".into(),
+            });
+        }
+        let queue_wait_ms: u64 = env.parse("ORDERS_QUEUE_WAIT_MS", "10")?;
+        if queue_wait_ms > MAX_QUEUE_WAIT_MS {
+            return Err(ConfigError {
+                variable: "ORDERS_QUEUE_WAIT_MS",
+                detail: format!("must be at most {MAX_QUEUE_WAIT_MS}, not {queue_wait_ms}"),
+            });
+        }
         Ok(Config {
             region,
             regions,
@@ -59,6 +90,10 @@ impl Config {
             ops_token: Secret::new(env.var("ORDERS_OPS_TOKEN", "")),
             crash_point,
             max_body_bytes: 64 * 1024,
+            max_in_flight,
+            queue_wait: Duration::from_millis(queue_wait_ms),
+            rate_limit: env.parse("ORDERS_RATE_LIMIT", "1000/s,2000")?,
+            rate_limits: env.parse("ORDERS_RATE_LIMITS", "")?,
         })
     }
 }
@@ -80,6 +115,42 @@ mod tests {
         let e =
             Config::from_lookup(|k| (k == "ORDERS_DURABILITY").then(|| "sometimes".to_string())).unwrap_err();
         assert!(e.to_string().starts_with("ORDERS_DURABILITY"), "{e}");
+    }
+
+    #[test]
+    fn admission_defaults_do_not_throttle_a_benchmark_and_limits_are_read_per_client() {
+        let c = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(c.max_in_flight, 64);
+        assert_eq!(c.queue_wait, Duration::from_millis(10));
+        assert_eq!(
+            c.rate_limit,
+            RateLimit {
+                per_second: 1000.0,
+                burst: 2000
+            }
+        );
+        assert!(c.rate_limits.0.is_empty());
+        let c = Config::from_lookup(|k| match k {
+            "ORDERS_MAX_IN_FLIGHT" => Some("1".into()),
+            "ORDERS_RATE_LIMITS" => Some("dev-storefront=2/s,4".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.max_in_flight, 1);
+        assert_eq!(c.rate_limits.0["dev-storefront"].burst, 4);
+    }
+
+    #[test]
+    fn a_zero_in_flight_limit_a_long_queue_wait_or_a_bad_rate_is_refused_by_name() {
+        for (variable, value) in [
+            ("ORDERS_MAX_IN_FLIGHT", "0"),
+            ("ORDERS_QUEUE_WAIT_MS", "100"),
+            ("ORDERS_RATE_LIMIT", "fast"),
+            ("ORDERS_RATE_LIMITS", "dev-storefront"),
+        ] {
+            let e = Config::from_lookup(|k| (k == variable).then(|| value.to_string())).unwrap_err();
+            assert!(e.to_string().starts_with(variable), "{e}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The orders API of one region: `build` wires configuration to the store, journal and routes;
 //! `run` serves until shutdown. Tests run exactly this code.
+pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod metrics;
@@ -37,6 +38,7 @@ pub struct AppState {
     pub keys: auth::KeyCache,
     pub health: HealthChecks,
     pub metrics: Arc<metrics::Metrics>,
+    pub admission: admission::Admission,
     catalog: RwLock<Arc<Catalog>>,
 }
 
@@ -141,8 +143,17 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             }
         },
     )?;
+    let admission = admission::Admission {
+        rate: admission::RateLimiter::new(config.rate_limit, config.rate_limits.clone()),
+        in_flight: admission::InFlight::new(config.max_in_flight, config.queue_wait),
+    };
+    let metrics = Arc::new(metrics::Metrics::new(config.region.as_str()));
+    metrics
+        .in_flight_limit
+        .set(i64::try_from(config.max_in_flight).unwrap_or(i64::MAX));
     let state = Arc::new(AppState {
-        metrics: Arc::new(metrics::Metrics::new(config.region.as_str())),
+        metrics,
+        admission,
         health,
         idempotency: Idempotency::new(session.clone(), config.region.as_str()).await?,
         customers: Customers::new(session.clone()).await?,
@@ -154,7 +165,53 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         config,
     });
     state.refresh_catalog().await.context("loading the catalog")?;
+    register_shedding(&state, &thresholds)?;
     Ok(App { state })
+}
+
+/// `api:shedding`: requests shed per second over the last 10 s. It warns, never fails: a busy
+/// region that sheds must stay in rotation, or the edges would move its load onto the other one.
+fn register_shedding(state: &Arc<AppState>, thresholds: &orders_checks::Thresholds) -> anyhow::Result<()> {
+    use orders_health::{ComponentType, Status};
+    let judge = thresholds.judge("api:shedding");
+    let rate = Arc::new(std::sync::Mutex::new(admission::ShedRate::new(
+        Duration::from_secs(10),
+    )));
+    let weak = Arc::downgrade(state);
+    state.health.register(
+        "api:shedding",
+        Duration::from_secs(1),
+        Duration::from_millis(100),
+        move || {
+            let (weak, judge, rate) = (weak.clone(), judge.clone(), rate.clone());
+            async move {
+                let Some(state) = weak.upgrade() else {
+                    return Vec::new();
+                };
+                let in_flight = &state.admission.in_flight;
+                let per_second = rate
+                    .lock()
+                    .expect("shed rate lock")
+                    .observe(std::time::Instant::now(), in_flight.shed_total());
+                let mut check = judge.observe((per_second * 100.0).round() / 100.0);
+                if check.status == Status::Fail {
+                    check.status = Status::Warn;
+                }
+                if check.status != Status::Pass {
+                    check = check.with_output(format!(
+                        "shedding {per_second:.2} requests/s over the last 10 s (limit {} in flight)",
+                        in_flight.limit()
+                    ));
+                }
+                vec![
+                    check
+                        .with_component_id(format!("api-{}", state.config.region))
+                        .with_component_type(ComponentType::Component),
+                ]
+            }
+        },
+    )?;
+    Ok(())
 }
 
 /// Serves until `shutdown` is cancelled, then drains in-flight requests (at most 10 s).

@@ -5,13 +5,19 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
     pub requests: IntCounterVec,
     pub duration: HistogramVec,
     pub orders_placed: IntCounterVec,
+    /// Requests refused by admission control, by reason: `overloaded` (503) or `rate_limited` (429).
+    pub refused: IntCounterVec,
+    pub in_flight: IntGauge,
+    pub in_flight_limit: IntGauge,
 }
 
 impl Metrics {
@@ -45,10 +51,34 @@ impl Metrics {
             &["durability"],
         )
         .expect("static metric");
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "orders_admission_refused_total",
+                "Requests refused before any work, by reason: overloaded (503) or rate_limited (429).",
+            ),
+            &["reason"],
+        )
+        .expect("static metric");
+        let in_flight = IntGauge::new(
+            "orders_admission_in_flight",
+            "Requests admitted and not yet answered.",
+        )
+        .expect("static metric");
+        let in_flight_limit = IntGauge::new(
+            "orders_admission_in_flight_limit",
+            "Requests allowed in flight at once; beyond it requests are shed with 503.",
+        )
+        .expect("static metric");
+        for reason in ["overloaded", "rate_limited"] {
+            refused.with_label_values(&[reason]);
+        }
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
             Box::new(orders_placed.clone()),
+            Box::new(refused.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(in_flight_limit.clone()),
         ] {
             registry.register(m).expect("unique metric names");
         }
@@ -57,6 +87,9 @@ impl Metrics {
             requests,
             duration,
             orders_placed,
+            refused,
+            in_flight,
+            in_flight_limit,
         }
     }
 

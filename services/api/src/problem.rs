@@ -41,9 +41,21 @@ pub enum ApiError {
     Conflict(String),
     #[error("the order was not accepted: a dependency is unavailable; retry with the same Idempotency-Key")]
     Unavailable(#[source] anyhow::Error),
+    #[error("this region is at capacity and did not start the request; retry after the Retry-After seconds")]
+    Overloaded { retry_after_seconds: u64 },
+    #[error(
+        "client {client} is over its rate limit; retry after the Retry-After seconds (see the RateLimit field)"
+    )]
+    RateLimited {
+        client: String,
+        retry_after_seconds: u64,
+    },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
+
+/// A dependency that failed is usually back within a second or two: worth one retry soon.
+const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 1;
 
 /// The API's problem body: the standard members in RFC order, plus `errors` for field problems.
 #[derive(Serialize)]
@@ -109,6 +121,8 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
             ),
+            Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Overloaded"),
+            RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Rate limited"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
     }
@@ -117,6 +131,16 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug, title) = self.parts();
+        let retry_after = match &self {
+            ApiError::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            ApiError::Overloaded {
+                retry_after_seconds, ..
+            }
+            | ApiError::RateLimited {
+                retry_after_seconds, ..
+            } => Some(*retry_after_seconds),
+            _ => None,
+        };
         match &self {
             ApiError::Internal(e) | ApiError::Unavailable(e) => {
                 tracing::error!(error = format!("{e:#}"), problem = slug, "request failed");
@@ -143,7 +167,13 @@ impl IntoResponse for ApiError {
             detail,
             errors,
         };
-        orders_health::problem::respond(status, &body)
+        let mut response = orders_health::problem::respond(status, &body);
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

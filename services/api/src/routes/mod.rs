@@ -28,6 +28,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/orders/{id}/cancel", post(orders::cancel))
         .route("/v1/customers/{id}/orders", get(customers::orders))
         .route("/v1/catalog", get(catalog::list))
+        // Admission control on the /v1 routes only: health, metrics and admin are never shed.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::admission::admit,
+        ))
         .with_state(state.clone());
     Router::new()
         .merge(api)

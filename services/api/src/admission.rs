@@ -1,0 +1,319 @@
+//! Admission control: a token bucket per client (`429`) and a bound on the work in flight (`503`),
+//! both decided before a handler runs, so an overloaded region refuses at once what it cannot serve
+//! instead of queueing it until clients time out and retry into the queue.
+//!
+//! Nothing is written for a refused request: the decision is taken before the handler, so a
+//! refused placement never claims its Idempotency-Key nor appends an event, and a retry with the
+//! same key is safe.
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::IntGauge;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::AppState;
+use crate::auth::Client;
+use crate::problem::ApiError;
+
+/// The name of the one quota policy, as the RateLimit fields spell it.
+const POLICY: &str = "per-client";
+/// A shed request is told to come back after this long: in-flight work drains in milliseconds.
+const SHED_RETRY_AFTER_SECONDS: u64 = 1;
+
+/// A token bucket's shape: refilled at `per_second`, holding at most `burst` requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// Seconds to refill an empty bucket: the window the `RateLimit-Policy` field announces.
+    fn window_seconds(&self) -> u64 {
+        (f64::from(self.burst) / self.per_second).ceil().max(1.0) as u64
+    }
+}
+
+/// `RATE/s,BURST` (e.g. `100/s,200`), or `RATE/s` with a burst of one second's worth.
+impl FromStr for RateLimit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not RATE/s,BURST (e.g. 100/s,200)");
+        let (rate, burst) = match s.trim().split_once(',') {
+            Some((rate, burst)) => (rate, Some(burst.trim())),
+            None => (s.trim(), None),
+        };
+        let per_second: f64 = rate
+            .trim()
+            .strip_suffix("/s")
+            .and_then(|r| r.trim().parse().ok())
+            .filter(|r: &f64| r.is_finite() && *r > 0.0)
+            .ok_or_else(bad)?;
+        let burst = match burst {
+            Some(b) => b.parse::<u32>().ok().filter(|b| *b > 0).ok_or_else(bad)?,
+            None => per_second.ceil().min(f64::from(u32::MAX)) as u32,
+        };
+        Ok(RateLimit { per_second, burst })
+    }
+}
+
+/// Per-client overrides: `client=RATE/s,BURST;client=RATE/s,BURST`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RateLimits(pub BTreeMap<String, RateLimit>);
+
+impl FromStr for RateLimits {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = BTreeMap::new();
+        for entry in s.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+            let (client, limit) = entry
+                .split_once('=')
+                .filter(|(c, _)| !c.trim().is_empty())
+                .ok_or_else(|| format!("{entry:?} is not client=RATE/s,BURST"))?;
+            out.insert(client.trim().to_string(), limit.parse()?);
+        }
+        Ok(RateLimits(out))
+    }
+}
+
+/// What a client has left: written as the `RateLimit-Policy` and `RateLimit` fields
+/// (draft-ietf-httpapi-ratelimit-headers: `q` quota over `w` seconds; `r` remaining, `t` seconds
+/// until more quota is available).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quota {
+    pub limit: RateLimit,
+    pub remaining: u64,
+    /// Seconds until at least one more request is allowed (0 when the bucket is full).
+    pub next_in_seconds: u64,
+}
+
+impl Quota {
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        let policy = format!(
+            "\"{POLICY}\";q={};w={}",
+            self.limit.burst,
+            self.limit.window_seconds()
+        );
+        let now = format!("\"{POLICY}\";r={};t={}", self.remaining, self.next_in_seconds);
+        for (name, value) in [("ratelimit-policy", policy), ("ratelimit", now)] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// One token bucket per authenticated client. Clients are registered API keys, so the map stays
+/// as small as the list of storefronts.
+#[derive(Debug)]
+pub struct RateLimiter {
+    default: RateLimit,
+    overrides: RateLimits,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimiter {
+    pub fn new(default: RateLimit, overrides: RateLimits) -> Self {
+        RateLimiter {
+            default,
+            overrides,
+            buckets: Mutex::default(),
+        }
+    }
+
+    pub fn limit_for(&self, client: &str) -> RateLimit {
+        self.overrides.0.get(client).copied().unwrap_or(self.default)
+    }
+
+    /// Takes one token for `client` at `now`: `Ok` with what is left, or `Err` when the bucket is
+    /// empty (nothing is taken then).
+    pub fn take(&self, client: &str, now: Instant) -> Result<Quota, Quota> {
+        let limit = self.limit_for(client);
+        let burst = f64::from(limit.burst);
+        let mut buckets = self.buckets.lock().expect("rate limiter lock");
+        let bucket = buckets.entry(client.to_string()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        let refill = now.saturating_duration_since(bucket.at).as_secs_f64() * limit.per_second;
+        bucket.tokens = (bucket.tokens + refill).min(burst);
+        bucket.at = now;
+        let allowed = bucket.tokens >= 1.0;
+        if allowed {
+            bucket.tokens -= 1.0;
+        }
+        let missing = if bucket.tokens >= burst {
+            0.0
+        } else {
+            1.0 - bucket.tokens.fract()
+        };
+        let quota = Quota {
+            limit,
+            remaining: bucket.tokens.floor() as u64,
+            next_in_seconds: (missing / limit.per_second).ceil() as u64,
+        };
+        if allowed { Ok(quota) } else { Err(quota) }
+    }
+}
+
+/// At most `limit` requests doing database work at once; a request finding none free waits at most
+/// `wait`, then is shed.
+#[derive(Debug)]
+pub struct InFlight {
+    permits: Arc<Semaphore>,
+    limit: usize,
+    wait: Duration,
+    shed: AtomicU64,
+}
+
+/// A request admitted past the in-flight bound: holds its slot until dropped.
+pub struct Admitted {
+    _permit: OwnedSemaphorePermit,
+    gauge: IntGauge,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+impl InFlight {
+    pub fn new(limit: usize, wait: Duration) -> Self {
+        InFlight {
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
+            wait,
+            shed: AtomicU64::new(0),
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Requests shed since start.
+    pub fn shed_total(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
+    }
+
+    /// A slot, or `None` once `wait` passed without one (counted as shed). The semaphore is fair,
+    /// so the short wait smooths a burst without letting a queue build up.
+    pub async fn enter(&self, gauge: &IntGauge) -> Option<Admitted> {
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) if self.wait.is_zero() => None,
+            Err(_) => tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok),
+        };
+        match permit {
+            Some(permit) => {
+                gauge.inc();
+                Some(Admitted {
+                    _permit: permit,
+                    gauge: gauge.clone(),
+                })
+            }
+            None => {
+                self.shed.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
+
+/// The rate limiter and the in-flight bound of one API instance.
+#[derive(Debug)]
+pub struct Admission {
+    pub rate: RateLimiter,
+    pub in_flight: InFlight,
+}
+
+/// Middleware on the `/v1` routes: authenticates, takes a token from the client's bucket (else
+/// 429), takes an in-flight slot (else 503), runs the handler, and adds the RateLimit fields.
+pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let client = match Client::from_request_parts(&mut parts, &state).await {
+        Ok(client) => client,
+        Err(refused) => return refused.into_response(),
+    };
+    let metrics = &state.metrics;
+    let quota = match state.admission.rate.take(&client.0, Instant::now()) {
+        Ok(quota) => quota,
+        Err(quota) => {
+            metrics.refused.with_label_values(&["rate_limited"]).inc();
+            let mut response = ApiError::RateLimited {
+                client: client.0,
+                retry_after_seconds: quota.next_in_seconds.max(1),
+            }
+            .into_response();
+            quota.write_headers(response.headers_mut());
+            return response;
+        }
+    };
+    let Some(admitted) = state.admission.in_flight.enter(&metrics.in_flight).await else {
+        metrics.refused.with_label_values(&["overloaded"]).inc();
+        return ApiError::Overloaded {
+            retry_after_seconds: SHED_RETRY_AFTER_SECONDS,
+        }
+        .into_response();
+    };
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    drop(admitted);
+    quota.write_headers(response.headers_mut());
+    response
+}
+
+/// Shed requests per second over the last `window`, from the running total sampled by the
+/// `api:shedding` check.
+#[derive(Debug)]
+pub struct ShedRate {
+    window: Duration,
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl ShedRate {
+    pub fn new(window: Duration) -> Self {
+        ShedRate {
+            window,
+            samples: VecDeque::new(),
+        }
+    }
+
+    /// Records the total at `now` and returns the rate since the oldest sample within the window
+    /// (0 until there are two samples).
+    pub fn observe(&mut self, now: Instant, total: u64) -> f64 {
+        self.samples.push_back((now, total));
+        while let Some(&(at, _)) = self.samples.front()
+            && now.saturating_duration_since(at) > self.window
+        {
+            self.samples.pop_front();
+        }
+        let &(oldest_at, oldest) = self.samples.front().expect("just pushed");
+        let span = now.saturating_duration_since(oldest_at).as_secs_f64();
+        if span <= 0.0 {
+            return 0.0;
+        }
+        total.saturating_sub(oldest) as f64 / span
+    }
+}
+
+#[cfg(test)]
+mod tests;
