@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use orders_health::lag::{LagSample, LagStatus, PartitionWindow, evaluate, group_status, lag_seconds_since};
+use orders_health::lag::{
+    LagSample, LagStatus, PartitionWindow, evaluate, group_status, lag_health, lag_seconds_since,
+};
 use orders_health::{ComponentType, HealthChecks, Status};
 
 use crate::{RegisterError, Thresholds};
@@ -14,8 +16,10 @@ use crate::{RegisterError, Thresholds};
 /// Samples every 2 s; a window of 10 samples spans 18 s, enough to tell a stop from a pause.
 const EVERY: Duration = Duration::from_secs(2);
 
-/// Registers the check. With `outside_view` (another service watching the worker group), the
-/// status is capped at warn: a lagging worker must not take the watcher out of rotation.
+/// Registers the check. A worker behind but moving warns, only no progress fails (`lag_health`).
+/// With `outside_view` (another service watching the worker group) the status is capped at warn
+/// even then: a stuck worker must not take the watcher, an API that still places orders, out of
+/// rotation. Positions that cannot be read (Kafka down) fail: that is a dead dependency.
 pub fn consumer_lag(
     checks: &HealthChecks,
     thresholds: &Thresholds,
@@ -70,11 +74,8 @@ pub fn consumer_lag(
             }
             let trend = group_status(statuses);
             let mut check = judge.observe((lag_seconds * 1000.0).round() / 1000.0);
-            // The trend can only make things worse than the lag figure alone says.
-            let trend_status = trend.health_status();
-            if trend_status > check.status {
-                check.status = trend_status;
-            }
+            // Backlog is not death: the seconds warn at most, only no progress fails.
+            check.status = lag_health(trend, check.status);
             if outside_view && check.status == Status::Fail {
                 check.status = Status::Warn;
             }

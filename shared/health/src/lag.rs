@@ -33,6 +33,12 @@
 //! 6. Otherwise **OK**.
 //!
 //! A group's status is its worst partition's; STOP, STALL and REWIND are errors (Burrow's ERR).
+//!
+//! # Backlog is not death
+//! Health follows progress, not size: a consumer behind but moving (OK or WARN with records
+//! waiting, or REWIND, a replay it is working through) warns however long its lag in seconds;
+//! only no progress (STALL, STOP) fails. A readiness that failed on backlog alone would take a busy
+//! region out of rotation and push its load onto the others: `lag_health` is the one rule.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -82,13 +88,21 @@ impl LagStatus {
         matches!(self, LagStatus::Rewind | LagStatus::Stall | LagStatus::Stop)
     }
 
+    /// The trend alone as health: only no progress fails (see "Backlog is not death").
     pub fn health_status(self) -> Status {
         match self {
             LagStatus::Ok => Status::Pass,
-            LagStatus::Warn => Status::Warn,
-            LagStatus::Rewind | LagStatus::Stall | LagStatus::Stop => Status::Fail,
+            LagStatus::Warn | LagStatus::Rewind => Status::Warn,
+            LagStatus::Stall | LagStatus::Stop => Status::Fail,
         }
     }
+}
+
+/// A group's health from its trend and from its lag in seconds judged against the thresholds
+/// (`by_seconds`): the seconds can make a consumer that moves warn, never fail; only the trend
+/// (STALL, STOP) fails.
+pub fn lag_health(trend: LagStatus, by_seconds: Status) -> Status {
+    trend.health_status().max(by_seconds.min(Status::Warn))
 }
 
 #[derive(Debug, thiserror::Error)]

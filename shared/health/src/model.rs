@@ -237,7 +237,11 @@ fn check_node(config: &ModelConfig, key: &str, results: &[CheckResult]) -> Node 
         judge(status_color, format!("status {}{output}", result.status.as_str()));
         if let Some(threshold) = config.thresholds.get(key) {
             let (color, reason) = judge_threshold(threshold, result);
-            judge(color, reason);
+            if threshold.load_only && color == Color::Red {
+                judge(Color::Yellow, format!("{reason} (load only: yellow)"));
+            } else {
+                judge(color, reason);
+            }
         }
     }
     if config.thresholds.get(key).is_some_and(|t| t.redundancy_only) && node.color == Color::Red {

@@ -143,8 +143,60 @@ fn a_group_is_as_bad_as_its_worst_partition() {
         LagStatus::Stall
     );
     assert!(LagStatus::Stop.is_error() && !LagStatus::Warn.is_error());
-    assert_eq!(LagStatus::Rewind.health_status(), Status::Fail);
     assert_eq!(serde_json::to_string(&LagStatus::Stall).unwrap(), r#""STALL""#);
+}
+
+#[test]
+fn a_consumer_behind_but_catching_up_warns_however_long_its_lag_and_never_fails() {
+    // Given a consumer thousands of records behind, its lag past the red bound in seconds
+    let trend = status(&[(0, 4000), (500, 4100), (1000, 4100), (1600, 4200)], None);
+    assert_eq!(trend, LagStatus::Ok);
+    // When its health is judged from the trend and the seconds
+    let health = lag_health(trend, Status::Fail);
+    // Then it warns: backlog is not death
+    assert_eq!(health, Status::Warn);
+}
+
+#[test]
+fn a_consumer_moving_slower_than_its_producers_warns() {
+    // Given a consumer that moves but never reduces its lag
+    let trend = status(&[(0, 100), (10, 120), (20, 140)], None);
+    assert_eq!(trend, LagStatus::Warn);
+    // When its health is judged, whatever the seconds say
+    // Then it warns, never fails
+    for by_seconds in [Status::Pass, Status::Warn, Status::Fail] {
+        assert_eq!(lag_health(trend, by_seconds), Status::Warn);
+    }
+}
+
+#[test]
+fn a_consumer_replaying_after_a_rewind_warns() {
+    // Given a committed offset that went back (a reset or a replay being worked through)
+    let trend = status(&[(100, 200), (50, 200), (80, 210)], None);
+    assert_eq!(trend, LagStatus::Rewind);
+    // When its health is judged
+    // Then it warns: it is moving
+    assert_eq!(lag_health(trend, Status::Pass), Status::Warn);
+}
+
+#[test]
+fn only_a_consumer_making_no_progress_fails() {
+    // Given a stopped consumer and a stalled one, both with little lag in seconds
+    let stopped = status(&[(10, 20), (10, 30), (10, 40)], None);
+    let stalled = status(&[(10, 20), (10, 20), (10, 20)], Some(10));
+    assert_eq!((stopped, stalled), (LagStatus::Stop, LagStatus::Stall));
+    // When their health is judged
+    // Then both fail
+    assert_eq!(lag_health(stopped, Status::Pass), Status::Fail);
+    assert_eq!(lag_health(stalled, Status::Pass), Status::Fail);
+}
+
+#[test]
+fn a_consumer_caught_up_passes_and_one_behind_by_seconds_only_warns() {
+    let trend = status(&[(10, 10), (20, 25)], None);
+    assert_eq!(trend, LagStatus::Ok);
+    assert_eq!(lag_health(trend, Status::Pass), Status::Pass);
+    assert_eq!(lag_health(trend, Status::Warn), Status::Warn);
 }
 
 #[test]

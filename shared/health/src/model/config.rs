@@ -32,6 +32,11 @@ pub struct Threshold {
     /// its region yellow, never red, because the region itself still serves.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub redundancy_only: bool,
+    /// The measurement is load (a backlog, shed requests): a value past red is still yellow,
+    /// because a busy service serves; only the check's own fail status (no progress, a dead
+    /// dependency) makes it red.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub load_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +136,12 @@ mod tests {
         let config = ModelConfig::load(&path).unwrap();
         let lag = &config.thresholds["worker:consumerLag"];
         assert_eq!((lag.unit.as_deref(), lag.yellow, lag.red), (Some("s"), 5.0, 30.0));
+        assert!(
+            lag.load_only,
+            "a consumer lag alone must never make its region red"
+        );
+        let shedding = &config.thresholds["api:shedding"];
+        assert!(shedding.load_only && !shedding.redundancy_only);
         let bounds = |key: &str| (config.thresholds[key].yellow, config.thresholds[key].red);
         assert_eq!(bounds("kafka:replicationFreshness"), (5.0, 15.0));
         assert_eq!(bounds("cassandra:crossDcLag"), (1.0, 5.0));

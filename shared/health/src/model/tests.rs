@@ -147,6 +147,54 @@ fn a_stale_replication_makes_its_region_yellow_not_red() {
     );
 }
 
+fn load_only_lag() -> ModelConfig {
+    ModelConfig::from_yaml(&CONFIG.replace(
+        r#""worker:consumerLag": { unit: s, yellow: 5, red: 30 }"#,
+        r#""worker:consumerLag": { unit: s, yellow: 5, red: 30, load_only: true }"#,
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_long_backlog_of_a_worker_making_progress_is_yellow_not_red() {
+    // Given a lag threshold marked load only, and a worker 3 minutes behind whose trend is fine
+    let region = with_check(
+        healthy_region(),
+        "worker",
+        "worker:consumerLag",
+        CheckResult::new(Status::Warn, DateTime::UNIX_EPOCH).with_observed(180, "s"),
+    );
+    // When the model is evaluated
+    let model = evaluate(&load_only_lag(), &BTreeMap::from([("eu".to_string(), region)]));
+    // Then the worker, its flow and its region are yellow, and the reason says why
+    let worker = &model.regions["eu"].components["worker"];
+    assert_eq!(worker.node.color, Color::Yellow, "{:?}", worker.node);
+    assert!(
+        worker.dependencies["worker/worker:consumerLag"]
+            .reasons
+            .contains(&"180 s reaches red at 30 (load only: yellow)".to_string())
+    );
+    assert_eq!(model.regions["eu"].node.color, Color::Yellow);
+}
+
+#[test]
+fn a_load_only_check_that_fails_is_still_red() {
+    // Given a worker that stopped (its check fails), however small the lag figure
+    let region = with_check(
+        healthy_region(),
+        "worker",
+        "worker:consumerLag",
+        CheckResult::new(Status::Fail, DateTime::UNIX_EPOCH)
+            .with_observed(2, "s")
+            .with_output("burrow: STOP; 40 records waiting"),
+    );
+    // When the model is evaluated
+    let model = evaluate(&load_only_lag(), &BTreeMap::from([("eu".to_string(), region)]));
+    // Then the region is red
+    assert_eq!(model.regions["eu"].components["worker"].node.color, Color::Red);
+    assert_eq!(model.regions["eu"].node.color, Color::Red);
+}
+
 #[test]
 fn an_observed_value_between_yellow_and_red_is_yellow() {
     let region = with_check(
