@@ -42,7 +42,7 @@ async fn assert_nothing_written(key: Option<&str>, customer: Uuid) {
         }
         let events = "SELECT count(*) FROM orders.order_events WHERE order_id = ?";
         assert_eq!(count(&db, events, (order_id,)).await, 0, "events of {order_id}");
-        let claims = "SELECT count(*) FROM orders.idempotency WHERE client_id = ? AND key = ?";
+        let claims = "SELECT count(*) FROM orders.idempotency_claims WHERE client_id = ? AND key = ?";
         assert_eq!(
             count(&db, claims, (CLIENT_ID, key)).await,
             0,

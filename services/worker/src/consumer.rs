@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orders_domain::EventEnvelope;
+use orders_domain::{EventEnvelope, OrderEvent};
 use orders_log::DEAD_LETTER_TOPIC;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
@@ -20,7 +20,7 @@ use crate::saga::{Outcome, Pass};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handled {
     Processed(Outcome),
-    /// Seen before (event id already processed).
+    /// A saga event this worker published itself: already processed by the pass that wrote it.
     Duplicate,
     /// A test probe or a record of no concern.
     Skipped,
@@ -56,45 +56,32 @@ impl Worker {
             Some(Err(e)) => return self.dead_letter(record, &format!("undecodable event: {e}")).await,
             None => return self.dead_letter(record, "record without payload").await,
         };
+        // A saga event this worker published: the pass that wrote it already went on from it.
+        if self.processor.recent.contains(envelope.event_id) {
+            return Handled::Duplicate;
+        }
+        // Another region's event about an order that region processes itself: nothing to do here,
+        // known without reading (a cancel is read: it may concern an order this region processes).
+        let origin = envelope.origin_region.as_str();
+        if origin != self.config.region.as_str()
+            && !matches!(envelope.payload, OrderEvent::OrderCancelled { .. })
+            && self.processor.owners.owner_of(origin) == origin
+        {
+            return Handled::Processed(Outcome::NotOwner {
+                owner: origin.to_string(),
+            });
+        }
         let mut backoff = Duration::from_millis(50);
         let mut incomplete_for = Duration::ZERO;
         loop {
-            let seen = self.processed.seen(envelope.event_id).await;
-            let result = match seen {
-                Ok(true) => return Handled::Duplicate,
-                Ok(false) => self.processor.process_order(envelope.order_id).await,
-                Err(e) => Err(e.into()),
-            };
-            match result {
+            match self.processor.process_order(envelope.order_id).await {
                 Ok(Pass {
                     outcome: Outcome::Incomplete,
                     ..
                 }) if incomplete_for < Duration::from_secs(60) => {
                     incomplete_for += backoff;
                 }
-                // Another region processes this order: nothing was done here, so nothing is marked
-                // (were this region to take over, a redelivery must reach the saga).
-                Ok(Pass {
-                    outcome: outcome @ Outcome::NotOwner { .. },
-                    ..
-                }) => return Handled::Processed(outcome),
-                Ok(Pass { outcome, appended }) => {
-                    // The events this pass appended are processed too when it reached the end:
-                    // their records then cost one read each instead of another pass.
-                    let done = match outcome {
-                        Outcome::Done => appended,
-                        _ => Vec::new(),
-                    };
-                    let marks = std::iter::once(envelope.event_id)
-                        .chain(done)
-                        .map(|event_id| async move { (event_id, self.processed.mark(event_id).await) });
-                    for (event_id, marked) in futures::future::join_all(marks).await {
-                        if let Err(error) = marked {
-                            warn!(%error, %event_id, "not marked processed; a redelivery re-checks the stream");
-                        }
-                    }
-                    return Handled::Processed(outcome);
-                }
+                Ok(Pass { outcome, .. }) => return Handled::Processed(outcome),
                 Err(e) if !e.is_transient() => {
                     return self.dead_letter(record, &e.to_string()).await;
                 }

@@ -17,7 +17,6 @@ use orders_health::{HealthChecks, ServiceInfo};
 use orders_journal::{CrashPoint, Journal};
 use orders_store::open_orders::OpenOrders;
 use orders_store::ownership::Ownership;
-use orders_store::processed::Processed;
 use orders_store::stock::Stock;
 use orders_store::{StoreConfig, StoreError};
 use rdkafka::consumer::StreamConsumer;
@@ -30,7 +29,6 @@ pub use config::Config;
 pub struct Worker {
     pub config: Config,
     pub processor: saga::Processor,
-    pub processed: Processed,
     pub dlq: FutureProducer,
     pub metrics: metrics::Metrics,
     pub health: HealthChecks,
@@ -66,16 +64,16 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     .await
     .context("loading ownership")?;
     let metrics = metrics::Metrics::new(config.region.as_str());
-    let processor = saga::Processor {
-        placed_to_final: metrics.placed_to_final.clone(),
-        region: config.region.clone(),
-        regions: config.regions.clone(),
-        stock: Stock::new(session.clone()).await?,
-        open_orders: OpenOrders::new(session.clone()).await?,
-        payment: payment::PaymentClient::new(&config.payment_url),
-        owners,
+    let processor = saga::Processor::new(
+        config.region.clone(),
+        config.regions.clone(),
         journal,
-    };
+        Stock::new(session.clone()).await?,
+        OpenOrders::new(session.clone()).await?,
+        payment::PaymentClient::new(&config.payment_url),
+        owners,
+        metrics.placed_to_final.clone(),
+    );
     let consumer: StreamConsumer = orders_log::consumer_config(&config.kafka, &config.group())
         .create()
         .context("creating the kafka consumer")?;
@@ -88,7 +86,6 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         shutdown.clone(),
     );
     let worker = Arc::new(Worker {
-        processed: Processed::new(session.clone(), &config.group()).await?,
         dlq: consumer::dead_letter_producer(&config.kafka).context("creating the dead-letter producer")?,
         metrics,
         processor,

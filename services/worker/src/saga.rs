@@ -1,6 +1,7 @@
 //! Runs an order's saga from its events: each step is decided by the folded state alone and has an
 //! effect that is idempotent per order (stock rows keyed by order, payment keys per order and step),
 //! so a redelivery, a replay, a crash before the offset commit or a takeover never doubles an effect.
+//! The worker processing an order is the one writer of its saga events in this region's lane.
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -8,7 +9,7 @@ use orders_domain::{EventEnvelope, OrderEvent, OrderState, OrderStream, Region, 
 use orders_journal::{Journal, JournalError};
 use orders_store::open_orders::OpenOrders;
 use orders_store::stock::{Reservation, Stock};
-use orders_store::{Appended, StoreError};
+use orders_store::StoreError;
 use tracing::{debug, info};
 use uuid::Uuid;
 
@@ -54,35 +55,162 @@ pub struct Processor {
     pub payment: PaymentClient,
     pub owners: Owners,
     pub placed_to_final: prometheus::Histogram,
+    /// Saga events this worker published lately: their records need no pass of their own.
+    pub recent: RecentEvents,
+    /// One pass at a time per order in this process (the consumer and a takeover sweep may meet).
+    passes: OrderLocks,
 }
 
-/// One pass over an order: how it ended and the events it appended on the way. When the pass
-/// reached the end, those events need no processing of their own: their records, arriving later,
-/// can be skipped as already processed.
+/// One pass over an order: how it ended and the events it wrote (and published) on the way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pass {
     pub outcome: Outcome,
     pub appended: Vec<Uuid>,
 }
 
-/// Steps per pass: a full saga takes at most five (reserve, authorize, confirm, or reject and two
-/// compensations), and appends that lose a race retry within the pass.
+/// Steps per round: a full saga takes at most five (reserve, authorize, confirm, or reject and two
+/// compensations).
 const MAX_STEPS: usize = 12;
 
+/// Rounds of a pass: a round whose events a cancel displaced records its effects again and goes on
+/// from the stream as it is now.
+const MAX_ROUNDS: usize = 4;
+
+/// Whether an event records an effect that happened outside the stream (stock, payment): such an
+/// event must be recorded even if the order moved on meanwhile, or nobody would give it back.
+fn records_effect(event: &OrderEvent) -> bool {
+    matches!(
+        event,
+        OrderEvent::StockReserved { .. }
+            | OrderEvent::StockReleased {}
+            | OrderEvent::PaymentAuthorized { .. }
+            | OrderEvent::PaymentVoided { .. }
+    )
+}
+
+/// Whether the worker (not the API) writes this kind of event.
+fn is_saga_event(event: &OrderEvent) -> bool {
+    !matches!(event, OrderEvent::OrderPlaced { .. } | OrderEvent::OrderCancelled { .. })
+}
+
+/// The id of the saga event a region writes at a lane position: the same for every pass that
+/// decides the same step there, so two passes that met write the same cells. A UUIDv7 carrying the
+/// order's placement time.
+pub fn saga_event_id(state: &OrderState, region: &Region, seq: u64, event: &OrderEvent) -> Uuid {
+    let name = format!("{region}/{seq}/{}", event.type_name());
+    let spread = Uuid::new_v5(&state.order_id, name.as_bytes()).as_u128() & ((1u128 << 80) - 1);
+    let ms = (state.placed_at.timestamp_millis().max(0) as u128) & ((1u128 << 48) - 1);
+    let id = (ms << 80) | spread;
+    let id = (id & !(0xF_u128 << 76)) | (0x7 << 76);
+    Uuid::from_u128((id & !(0b11_u128 << 62)) | (0b10 << 62))
+}
+
 impl Processor {
-    /// Advances the order as far as it can go now.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        region: Region,
+        regions: Vec<Region>,
+        journal: Arc<Journal>,
+        stock: Stock,
+        open_orders: OpenOrders,
+        payment: PaymentClient,
+        owners: Owners,
+        placed_to_final: prometheus::Histogram,
+    ) -> Self {
+        Processor {
+            region,
+            regions,
+            journal,
+            stock,
+            open_orders,
+            payment,
+            owners,
+            placed_to_final,
+            recent: RecentEvents::default(),
+            passes: OrderLocks::default(),
+        }
+    }
+
+    /// Advances the order as far as it can go now, then publishes what the pass wrote.
+    ///
+    /// Saga events are written without a condition (docs/decisions/0006-write-path.md); once per
+    /// round the pass reads the stream back. An event a concurrent cancel displaced is gone: if it
+    /// recorded an effect it is written again at the next free position, and the pass goes on
+    /// from the stream as it now is (compensating, since the order was cancelled).
     pub async fn process_order(&self, order_id: Uuid) -> Result<Pass, ProcessError> {
-        let mut appended = Vec::new();
-        let end = |outcome, appended| Ok(Pass { outcome, appended });
+        let _pass = self.passes.lock(order_id).await;
         let store = self.journal.store();
         let mut stream = store.read_stream(order_id).await?;
+        // Saga events of this region that no pass of this process published: a pass before a
+        // crash may have written them and died before publishing. Publishing again is harmless.
+        let mut publish: Vec<EventEnvelope> = stream
+            .ordered()
+            .into_iter()
+            .filter(|e| e.origin_region == self.region && is_saga_event(&e.payload))
+            .filter(|e| !self.recent.contains(e.event_id))
+            .cloned()
+            .collect();
+        let mut pending = Vec::new();
+        let mut outcome = None;
+        for _ in 0..MAX_ROUNDS {
+            let ended = self.steps(&mut stream, &mut pending).await?;
+            if pending.is_empty() {
+                outcome = Some(ended);
+                break;
+            }
+            stream = store.read_stream(order_id).await?;
+            let (kept, displaced): (Vec<_>, Vec<_>) = pending
+                .drain(..)
+                .partition(|e: &EventEnvelope| stream.contains(e.event_id));
+            publish.extend(kept);
+            if displaced.is_empty() {
+                outcome = Some(ended);
+                break;
+            }
+            for lost in displaced {
+                debug!(%order_id, event = lost.type_name(), "saga event displaced by a concurrent write");
+                let recorded = stream.ordered().iter().any(|e| e.payload == lost.payload);
+                if records_effect(&lost.payload) && !recorded {
+                    self.write(&mut stream, lost.payload, &mut pending).await?;
+                }
+            }
+        }
+        let Some(outcome) = outcome else {
+            return Err(ProcessError::Contended { order_id });
+        };
+        self.publish(&publish).await?;
+        Ok(Pass {
+            outcome,
+            appended: publish.iter().map(|e| e.event_id).collect(),
+        })
+    }
+
+    /// Publishes events in parallel and remembers them as published.
+    async fn publish(&self, events: &[EventEnvelope]) -> Result<(), ProcessError> {
+        let sends = events.iter().map(|e| self.journal.publish_event(e));
+        for result in futures::future::join_all(sends).await {
+            result?;
+        }
+        for e in events {
+            self.recent.insert(e.event_id);
+        }
+        Ok(())
+    }
+
+    /// Takes saga steps from the stream as this pass knows it, writing each step's event.
+    async fn steps(
+        &self,
+        stream: &mut OrderStream,
+        pending: &mut Vec<EventEnvelope>,
+    ) -> Result<Outcome, ProcessError> {
+        let order_id = stream.order_id();
         for _ in 0..MAX_STEPS {
             let Ok(Some(state)) = stream.state() else {
-                return end(Outcome::Incomplete, appended);
+                return Ok(Outcome::Incomplete);
             };
             let owner = self.owners.owner_of(state.origin_region.as_str());
             if owner != self.region.as_str() {
-                return end(Outcome::NotOwner { owner }, appended);
+                return Ok(Outcome::NotOwner { owner });
             }
             let step = state.next_saga_step();
             debug!(%order_id, ?step, "saga step");
@@ -91,7 +219,7 @@ impl Processor {
                     self.open_orders
                         .remove(state.origin_region.as_str(), order_id)
                         .await?;
-                    return end(Outcome::Done, appended);
+                    return Ok(Outcome::Done);
                 }
                 SagaStep::ReserveStock => self.reserve(&state).await?,
                 SagaStep::AuthorizePayment => match self.payment.authorize(order_id, &state.total).await? {
@@ -116,114 +244,65 @@ impl Processor {
                         self.open_orders
                             .remove(state.origin_region.as_str(), order_id)
                             .await?;
-                        return end(Outcome::Done, appended);
+                        return Ok(Outcome::Done);
                     }
                 },
             };
-            let finishes = matches!(
+            if matches!(
                 event,
                 OrderEvent::OrderConfirmed {} | OrderEvent::OrderRejected { .. }
-            );
-            // An effect that happened must be recorded even if the order moved on meanwhile (a
-            // cancel took the lane position): otherwise nobody would ever release or void it.
-            let records_effect = matches!(
-                event,
-                OrderEvent::StockReserved { .. }
-                    | OrderEvent::StockReleased {}
-                    | OrderEvent::PaymentAuthorized { .. }
-                    | OrderEvent::PaymentVoided { .. }
-            );
-            let written = match records_effect {
-                true => self.append_effect(&mut stream, event).await?,
-                false => self.append(&stream, event).await?,
-            };
-            match written {
-                Some(envelope) => {
-                    appended.push(envelope.event_id);
-                    if finishes {
-                        let took = (Utc::now() - state.placed_at).to_std().unwrap_or_default();
-                        self.placed_to_final.observe(took.as_secs_f64());
-                    }
-                    // The next step starts from what this pass just wrote, without reading the
-                    // stream again; events of other lanes written meanwhile are seen when their
-                    // own records are processed, as they would be a moment after any read.
-                    if !matches!(stream.insert(envelope), Ok(true)) {
-                        stream = store.read_stream(order_id).await?;
-                    }
-                }
-                None => stream = store.read_stream(order_id).await?,
+            ) {
+                let took = (Utc::now() - state.placed_at).to_std().unwrap_or_default();
+                self.placed_to_final.observe(took.as_secs_f64());
             }
+            self.write(stream, event, pending).await?;
         }
         Err(ProcessError::Contended { order_id })
     }
 
-    /// Appends an event recording an effect, at whatever position is free: the fold applies
-    /// effects even after a concurrent cancel, so compensation sees them. `None` when another
-    /// writer recorded the same effect meanwhile (effects are idempotent per order, so theirs is
-    /// this one): recording it twice would read as two effects.
-    async fn append_effect(
+    /// Writes a saga event at the next position of this region's lane and folds it in.
+    async fn write(
         &self,
         stream: &mut OrderStream,
         event: OrderEvent,
-    ) -> Result<Option<EventEnvelope>, ProcessError> {
-        for _ in 0..MAX_STEPS {
-            if let Some(envelope) = self.append(stream, event.clone()).await? {
-                return Ok(Some(envelope));
-            }
-            *stream = self.journal.store().read_stream(stream.order_id()).await?;
-            if stream.ordered().iter().any(|e| e.payload == event) {
-                debug!(order_id = %stream.order_id(), event = event.type_name(), "effect already recorded by another writer");
-                return Ok(None);
-            }
-        }
-        Err(ProcessError::Contended {
-            order_id: stream.order_id(),
-        })
+        pending: &mut Vec<EventEnvelope>,
+    ) -> Result<(), ProcessError> {
+        let state = stream
+            .state()
+            .ok()
+            .flatten()
+            .ok_or(ProcessError::Contended {
+                order_id: stream.order_id(),
+            })?;
+        let seq = stream.lane_head(&self.region) + 1;
+        let id = saga_event_id(&state, &self.region, seq, &event);
+        let envelope = next_envelope(stream, &self.region, event, id, Utc::now());
+        self.journal.record(&envelope).await?;
+        info!(order_id = %stream.order_id(), event = envelope.type_name(), "saga advanced");
+        stream
+            .insert(envelope.clone())
+            .map_err(|e| ProcessError::Store(StoreError::Decode {
+                order_id: stream.order_id(),
+                detail: e.to_string(),
+            }))?;
+        pending.push(envelope);
+        Ok(())
     }
 
-    /// Appends to this region's lane: the new event, or `None` if another writer took the
-    /// position first.
-    async fn append(
-        &self,
-        stream: &OrderStream,
-        event: OrderEvent,
-    ) -> Result<Option<EventEnvelope>, ProcessError> {
-        let kind = event.type_name();
-        let envelope = next_envelope(stream, &self.region, event, Uuid::now_v7(), Utc::now());
-        match self.journal.append(&envelope).await? {
-            Appended::Written | Appended::Degraded => {
-                info!(order_id = %stream.order_id(), event = kind, "saga advanced");
-                Ok(Some(envelope))
-            }
-            // Someone else of this region advanced the order first: the next pass re-reads.
-            Appended::Conflict => {
-                debug!(order_id = %stream.order_id(), event = kind, "append lost a race");
-                Ok(None)
-            }
-        }
-    }
-
-    /// Reserves every item from this region's allocation, or none of them.
+    /// Reserves every item from the allotment of the region where the order was placed, or none
+    /// of them. Whoever processes the order (its region, or another after a takeover) reserves in
+    /// that one allotment, keyed by order: a takeover finds the reservation the dying region made
+    /// instead of making a second one.
     async fn reserve(&self, state: &OrderState) -> Result<OrderEvent, ProcessError> {
         let mut items: Vec<_> = state.items.iter().collect();
         items.sort_by(|a, b| a.sku.cmp(&b.sku)); // one order of locking for every order
         let global = (self.journal.durability() == orders_store::Durability::Global)
             .then(|| self.journal.store().reach());
+        let allotment = state.origin_region.as_str();
         for item in &items {
-            // Another region may already hold it: the region that placed the order reserved before
-            // dying and this one took over. Its reservation counts; reserving again would double it.
-            if self.held_elsewhere(&item.sku, state.order_id).await? {
-                continue;
-            }
             let reservation = self
                 .stock
-                .reserve(
-                    &item.sku,
-                    self.region.as_str(),
-                    state.order_id,
-                    item.quantity as i32,
-                    global,
-                )
+                .reserve(&item.sku, allotment, state.order_id, item.quantity as i32, global)
                 .await?;
             if let Reservation::Insufficient { available } = reservation {
                 self.release(state).await?;
@@ -239,25 +318,60 @@ impl Processor {
         })
     }
 
-    async fn held_elsewhere(&self, sku: &str, order_id: Uuid) -> Result<bool, ProcessError> {
-        for region in self.regions.iter().filter(|r| **r != self.region) {
-            if self.stock.holds(sku, region.as_str(), order_id).await? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// Gives back whatever the order holds, in whichever region reserved it (after a takeover the
-    /// reservation may sit in the other region's allocation).
+    /// Gives back whatever the order holds in the allotment of its region.
     async fn release(&self, state: &OrderState) -> Result<(), ProcessError> {
         for item in &state.items {
-            for region in &self.regions {
-                self.stock
-                    .release(&item.sku, region.as_str(), state.order_id)
-                    .await?;
-            }
+            self.stock
+                .release(&item.sku, state.origin_region.as_str(), state.order_id)
+                .await?;
         }
         Ok(())
+    }
+}
+
+/// A bounded memory of event ids, oldest forgotten first.
+#[derive(Default)]
+pub struct RecentEvents {
+    inner: std::sync::Mutex<(std::collections::HashSet<Uuid>, std::collections::VecDeque<Uuid>)>,
+}
+
+impl RecentEvents {
+    const CAPACITY: usize = 200_000;
+
+    pub fn insert(&self, id: Uuid) {
+        let mut guard = self.inner.lock().expect("recent lock");
+        let (set, order) = &mut *guard;
+        if set.insert(id) {
+            order.push_back(id);
+            if order.len() > Self::CAPACITY
+                && let Some(old) = order.pop_front()
+            {
+                set.remove(&old);
+            }
+        }
+    }
+
+    pub fn contains(&self, id: Uuid) -> bool {
+        self.inner.lock().expect("recent lock").0.contains(&id)
+    }
+}
+
+/// Striped per-order locks: one pass at a time per order.
+pub struct OrderLocks {
+    stripes: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl Default for OrderLocks {
+    fn default() -> Self {
+        OrderLocks {
+            stripes: (0..256).map(|_| tokio::sync::Mutex::new(())).collect(),
+        }
+    }
+}
+
+impl OrderLocks {
+    async fn lock(&self, order_id: Uuid) -> tokio::sync::MutexGuard<'_, ()> {
+        let stripe = (order_id.as_u128() % self.stripes.len() as u128) as usize;
+        self.stripes[stripe].lock().await
     }
 }

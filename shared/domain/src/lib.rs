@@ -6,9 +6,11 @@
 //! - `event`, `envelope`: the facts and their wire form (schemas under `schemas/events/`).
 //! - `region`, `causal`, `stream`: lanes per region, version vectors, canonical order.
 //! - `fold`, `state`: how events become an `OrderState`; the business rules are in `fold`.
-//! - `saga`, `place`: decisions (next saga step, cancel, placement validation and pricing).
+//! - `saga`, `place`, `claim`: decisions (next saga step, cancel, placement validation and pricing,
+//!   who may place an order for an idempotency key).
 
 mod causal;
+mod claim;
 mod envelope;
 mod error;
 mod event;
@@ -21,6 +23,7 @@ mod state;
 mod stream;
 
 pub use causal::VersionVector;
+pub use claim::{Claim, ClaimVerdict, IN_FLIGHT_FOR, judge_claims};
 pub use envelope::{EventEnvelope, SCHEMA_VERSION};
 pub use error::DomainError;
 pub use event::{LineItem, OrderEvent, ShippingAddress};

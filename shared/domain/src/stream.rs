@@ -93,6 +93,11 @@ impl OrderStream {
             .unwrap_or(0)
     }
 
+    /// Whether the event with this id is present.
+    pub fn contains(&self, event_id: Uuid) -> bool {
+        self.events.contains_key(&event_id)
+    }
+
     /// Number of distinct events present, foldable or not.
     pub fn version(&self) -> u64 {
         self.events.len() as u64

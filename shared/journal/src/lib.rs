@@ -1,11 +1,13 @@
 //! The journal: appends an order's events to the event store and gets every appended event onto
 //! the region's `orders` topic, with no loss between the two writes.
 //!
-//! An append writes the outbox row (the intent), then the event with optimistic concurrency. On
+//! The API's writes (a placement, a cancel) write the outbox row (the intent), then the event. On
 //! success the event is published at once and its outbox row deleted; if the process dies between
-//! the append and the produce, the relay finds the row, checks the event is really in the store,
-//! and publishes it. Consumers dedupe by event id, so a row published twice is harmless
-//! (docs/decisions/0002-outbox.md).
+//! the write and the produce, the relay finds the row, checks the event is really in the store,
+//! and publishes it. The worker's saga events need no outbox: the worker publishes them before it
+//! lets go of the record that started the pass, and a redelivered record publishes them again.
+//! Consumers dedupe by event id, so an event published twice is harmless
+//! (docs/decisions/0002-outbox.md, docs/decisions/0006-write-path.md).
 mod relay;
 
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use std::time::Duration;
 use orders_domain::{EventEnvelope, Region};
 use orders_log::ORDERS_TOPIC;
 use orders_store::outbox::Outbox;
+use orders_store::events::Write;
 use orders_store::{Appended, Durability, EventStore, StoreError};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -40,12 +43,25 @@ pub enum JournalError {
     /// appended, so nothing acknowledged depends on that row.
     #[error("event {event_id}: its outbox row was written {late_ms} ms after the event was made")]
     OutboxLate { event_id: uuid::Uuid, late_ms: i64 },
+    #[error("event {event_id} not published")]
+    Publish {
+        event_id: uuid::Uuid,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
     #[error("kafka producer for {bootstrap}")]
     Producer {
         bootstrap: String,
         #[source]
         source: rdkafka::error::KafkaError,
     },
+}
+
+fn encode(event: &EventEnvelope) -> Result<String, JournalError> {
+    serde_json::to_string(event).map_err(|source| JournalError::Encode {
+        event_id: event.event_id,
+        source,
+    })
 }
 
 /// How long after its event id's time (UUIDv7) `now` is, in milliseconds.
@@ -110,12 +126,49 @@ impl Journal {
         self.durability
     }
 
-    /// Appends an event to this region's lane; once written, publishes it in the background.
+    /// Appends a cancel to this region's lane if its position is free (see `EventStore::append`);
+    /// once written, publishes it in the background. The outbox row covers a crash in between.
     pub async fn append(self: &Arc<Self>, event: &EventEnvelope) -> Result<Appended, JournalError> {
-        let json = serde_json::to_string(event).map_err(|source| JournalError::Encode {
-            event_id: event.event_id,
-            source,
-        })?;
+        let json = self.intend(event).await?;
+        let outcome = self.store.append(event, self.durability).await?;
+        self.after_write(event, json, &outcome).await;
+        Ok(outcome)
+    }
+
+    /// Writes an order's placement (the caller holds its idempotency claim); once written,
+    /// publishes it in the background. The outbox row covers a crash in between.
+    pub async fn place(self: &Arc<Self>, event: &EventEnvelope) -> Result<Appended, JournalError> {
+        let json = self.intend(event).await?;
+        let outcome = self.store.write(event, self.durability, Write::Placement).await?;
+        self.after_write(event, json, &outcome).await;
+        Ok(outcome)
+    }
+
+    /// Writes a saga event (the caller processes the order and reads its positions back). No
+    /// outbox: the worker publishes the events of a pass before it lets go of the record that
+    /// started it, and a pass that finds its region's saga events unpublished publishes them again.
+    pub async fn record(&self, event: &EventEnvelope) -> Result<Appended, JournalError> {
+        Ok(self
+            .store
+            .write(event, self.durability, Write::Processing)
+            .await?)
+    }
+
+    /// Publishes a stored event now, waiting for the broker's acknowledgement.
+    pub async fn publish_event(&self, event: &EventEnvelope) -> Result<(), JournalError> {
+        let json = encode(event)?;
+        let origin = event.origin_region.to_string();
+        self.publish(event.order_id, event.event_id, event.type_name(), &origin, &json)
+            .await
+            .map_err(|source| JournalError::Publish {
+                event_id: event.event_id,
+                source,
+            })
+    }
+
+    /// Writes the outbox row of an event about to be written, refusing one that came too late.
+    async fn intend(&self, event: &EventEnvelope) -> Result<String, JournalError> {
+        let json = encode(event)?;
         self.outbox.put(event, &json).await?;
         if let Some(late_ms) = late_by(event.event_id, chrono::Utc::now())
             && late_ms > (orders_store::outbox::LATE_ROW / 2).as_millis() as i64
@@ -125,7 +178,12 @@ impl Journal {
                 late_ms,
             });
         }
-        let outcome = self.store.append(event, self.durability).await?;
+        Ok(json)
+    }
+
+    /// Publishes a written event in the background and drops its outbox row; drops the row of
+    /// an event that lost its position.
+    async fn after_write(self: &Arc<Self>, event: &EventEnvelope, json: String, outcome: &Appended) {
         match outcome {
             Appended::Written | Appended::Degraded => {
                 if self.crash == CrashPoint::AfterAppend {
@@ -152,7 +210,6 @@ impl Journal {
                 }
             }
         }
-        Ok(outcome)
     }
 
     /// Produces one event to the region's `orders` topic, keyed by order id.

@@ -1,10 +1,18 @@
-//! The event store: per-region lanes of each order's stream, appended with optimistic concurrency.
+//! The event store: per-region lanes of each order's stream.
 //!
-//! A region appends only to its own lane (`origin_region` = this region), with `IF NOT EXISTS` on the
-//! lane position at LOCAL_SERIAL: two writers of the same region racing for a position serialize in
-//! this datacenter, and the loser re-reads and decides again. No other datacenter ever writes the
-//! lane, so LOCAL_SERIAL is enough and last-write-wins can never drop an event
-//! (docs/decisions/0001-event-lanes.md).
+//! A region writes only to its own lane (`origin_region` = this region), so no other datacenter
+//! ever writes a lane and last-write-wins between datacenters can never drop an event
+//! (docs/decisions/0001-event-lanes.md). Inside a lane there are three kinds of write, chosen so that
+//! the ordinary placement needs no consensus round (docs/decisions/0006-write-path.md):
+//!
+//! - the placement (`Write::Placement`): a plain insert at seq 1, made by the one request that holds
+//!   the idempotency claim of the order;
+//! - the saga's events (`Write::Processing`): plain inserts by the one worker processing the order,
+//!   written with a fixed, minimal timestamp so that they never overwrite an event already at that
+//!   position; the worker reads its positions back once per pass;
+//! - a cancel (`append`): `IF NOT EXISTS` on the lane position at LOCAL_SERIAL, rare, and the only
+//!   write that races the others; it never lands on a taken position, and a saga event written after
+//!   it at the same position loses to it by timestamp.
 use orders_domain::{EventEnvelope, OrderStream, Region};
 use scylla::client::session::Session;
 use scylla::statement::Consistency;
@@ -66,12 +74,23 @@ pub enum Appended {
     Conflict,
 }
 
+/// Which plain write of a lane (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// The order's placement, by the request holding its idempotency claim.
+    Placement,
+    /// A saga event, by the worker processing the order: never overwrites another event.
+    Processing,
+}
+
 /// The event store of one region.
 pub struct EventStore {
     session: std::sync::Arc<Session>,
     region: Region,
     reach: crate::reach::Reach,
     append: PreparedStatement,
+    insert: PreparedStatement,
+    insert_low: PreparedStatement,
     read: PreparedStatement,
     read_at: PreparedStatement,
 }
@@ -89,6 +108,22 @@ impl EventStore {
         )
         .await?;
         append.set_is_idempotent(false);
+        let mut insert = prepare(
+            &session,
+            "INSERT INTO orders.order_events (order_id, origin_region, seq, event_id, event_type, envelope) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .await?;
+        insert.set_is_idempotent(true);
+        // Saga events carry write timestamp 1, below every real one: a cancel that took the
+        // position first keeps it, and the worker, reading its positions back, finds it displaced.
+        let mut insert_low = prepare(
+            &session,
+            "INSERT INTO orders.order_events (order_id, origin_region, seq, event_id, event_type, envelope) \
+             VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP 1",
+        )
+        .await?;
+        insert_low.set_is_idempotent(true);
         let read = prepare(
             &session,
             "SELECT envelope FROM orders.order_events WHERE order_id = ?",
@@ -104,6 +139,8 @@ impl EventStore {
             region,
             reach,
             append,
+            insert,
+            insert_low,
             read,
             read_at,
         })
@@ -122,7 +159,7 @@ impl EventStore {
         &self.session
     }
 
-    /// Appends one event to this region's lane at `event.seq`.
+    /// Appends one event to this region's lane at `event.seq` if that position is free (a cancel).
     pub async fn append(
         &self,
         event: &EventEnvelope,
@@ -168,6 +205,64 @@ impl EventStore {
             (true, false) => Appended::Written,
             (true, true) => Appended::Degraded,
         })
+    }
+
+    /// Writes one event to this region's lane at `event.seq` without a condition: `Written`, or
+    /// `Degraded` when global durability had to fall back to this datacenter.
+    pub async fn write(
+        &self,
+        event: &EventEnvelope,
+        durability: Durability,
+        kind: Write,
+    ) -> Result<Appended, StoreError> {
+        debug_assert_eq!(
+            event.origin_region, self.region,
+            "a region writes only to its own lane"
+        );
+        let json = serde_json::to_string(event).map_err(|e| StoreError::Encode {
+            event_id: event.event_id,
+            detail: e.to_string(),
+        })?;
+        let statement = match kind {
+            Write::Placement => &self.insert,
+            Write::Processing => &self.insert_low,
+        };
+        let values = (
+            event.order_id,
+            event.origin_region.as_str(),
+            event.seq as i64,
+            event.event_id,
+            event.type_name(),
+            json.as_str(),
+        );
+        let run = |consistency: Consistency| {
+            let mut statement = statement.clone();
+            statement.set_consistency(consistency);
+            if consistency == Consistency::EachQuorum {
+                statement.set_request_timeout(Some(crate::reach::GLOBAL_TIMEOUT));
+            }
+            let values = values;
+            async move { self.session.execute_unpaged(&statement, values).await.map(|_| ()) }
+        };
+        let degraded = match durability {
+            Durability::Local => run(Consistency::LocalQuorum).await.map(|_| false),
+            Durability::Global if !self.reach.is_global_possible() => {
+                run(Consistency::LocalQuorum).await.map(|_| true)
+            }
+            Durability::Global => match run(Consistency::EachQuorum).await {
+                Err(e) if is_unavailable(&e) || is_timeout(&e) => {
+                    self.reach.declare_unreachable(e.to_string());
+                    run(Consistency::LocalQuorum).await.map(|_| true)
+                }
+                other => other.map(|_| false),
+            },
+        }
+        .map_err(|e| StoreError::Append {
+            order_id: event.order_id,
+            seq: event.seq,
+            source: Box::new(e),
+        })?;
+        Ok(if degraded { Appended::Degraded } else { Appended::Written })
     }
 
     async fn try_append(

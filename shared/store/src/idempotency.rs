@@ -1,29 +1,60 @@
-//! Idempotency records: one row per (client, key) and region, so a region's lightweight transaction
-//! only ever touches its own row. Reading the whole partition shows what every region knows.
+//! Idempotency claims: one row per (client, key), region and claiming request, so no write ever
+//! overwrites another claimant's row and no claim needs a lightweight transaction.
+//!
+//! A request claims a key by writing its own row, then reads every row of the key: by quorum
+//! intersection, of two requests claiming at once at least one sees the other, and whoever sees
+//! another live claim gives its own up (docs/decisions/0004-idempotency-across-regions.md,
+//! docs/decisions/0006-write-path.md).
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use scylla::client::session::Session;
+use scylla::statement::Consistency;
 use scylla::statement::prepared::PreparedStatement;
 use uuid::Uuid;
 
 use crate::{StoreError, prepare};
 
-/// One region's record of a key.
+/// One request's claim of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     pub region: String,
+    pub claimant: Uuid,
     pub fingerprint: String,
     pub order_id: Uuid,
     pub done: bool,
     pub started_at: DateTime<Utc>,
 }
 
+/// How far a claim's write and read reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// This datacenter (LOCAL_QUORUM): claimants of this region see each other.
+    Local,
+    /// Every datacenter (QUORUM reads over EACH_QUORUM writes): claimants anywhere see each other.
+    Everywhere,
+}
+
+impl Scope {
+    fn write(self) -> Consistency {
+        match self {
+            Scope::Local => Consistency::LocalQuorum,
+            Scope::Everywhere => Consistency::EachQuorum,
+        }
+    }
+
+    fn read(self) -> Consistency {
+        match self {
+            Scope::Local => Consistency::LocalQuorum,
+            Scope::Everywhere => Consistency::Quorum,
+        }
+    }
+}
+
 pub struct Idempotency {
     session: Arc<Session>,
     region: String,
-    begin: PreparedStatement,
-    take_over: PreparedStatement,
+    claim: PreparedStatement,
     finish: PreparedStatement,
     read: PreparedStatement,
     release: PreparedStatement,
@@ -32,32 +63,29 @@ pub struct Idempotency {
 impl Idempotency {
     pub async fn new(session: Arc<Session>, region: &str) -> Result<Self, StoreError> {
         Ok(Idempotency {
-            begin: prepare(
+            claim: prepare(
                 &session,
-                "INSERT INTO orders.idempotency (client_id, key, region, fingerprint, order_id, state, started_at) \
-                 VALUES (?, ?, ?, ?, ?, 'in_flight', ?) IF NOT EXISTS",
-            )
-            .await?,
-            take_over: prepare(
-                &session,
-                "UPDATE orders.idempotency SET started_at = ? WHERE client_id = ? AND key = ? AND region = ? \
-                 IF started_at = ? AND state = 'in_flight'",
+                "INSERT INTO orders.idempotency_claims \
+                 (client_id, key, region, claimant, fingerprint, order_id, done, started_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, false, ?)",
             )
             .await?,
             finish: prepare(
                 &session,
-                "UPDATE orders.idempotency SET state = 'done' WHERE client_id = ? AND key = ? AND region = ?",
+                "UPDATE orders.idempotency_claims SET done = true \
+                 WHERE client_id = ? AND key = ? AND region = ? AND claimant = ?",
             )
             .await?,
             read: prepare(
                 &session,
-                "SELECT region, fingerprint, order_id, state, started_at FROM orders.idempotency \
-                 WHERE client_id = ? AND key = ?",
+                "SELECT region, claimant, fingerprint, order_id, done, started_at \
+                 FROM orders.idempotency_claims WHERE client_id = ? AND key = ?",
             )
             .await?,
             release: prepare(
                 &session,
-                "DELETE FROM orders.idempotency WHERE client_id = ? AND key = ? AND region = ?",
+                "DELETE FROM orders.idempotency_claims \
+                 WHERE client_id = ? AND key = ? AND region = ? AND claimant = ?",
             )
             .await?,
             session,
@@ -65,94 +93,60 @@ impl Idempotency {
         })
     }
 
-    /// Claims the key in this region. `Ok(true)` when this request now owns it.
-    pub async fn begin(
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Writes this request's claim of the key.
+    pub async fn claim(
         &self,
+        scope: Scope,
         client: &str,
         key: &str,
+        claimant: Uuid,
         fingerprint: &str,
         order_id: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let result = self
-            .session
-            .execute_unpaged(
-                &self.begin,
-                (client, key, &self.region, fingerprint, order_id, now),
-            )
-            .await
-            .map_err(|e| StoreError::query("idempotency begin", e))?;
-        crate::lwt_applied(result)
-    }
-
-    /// Takes over a key whose first request died in flight (its `started_at` is `seen`).
-    pub async fn take_over(
-        &self,
-        client: &str,
-        key: &str,
-        seen: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let result = self
-            .session
-            .execute_unpaged(&self.take_over, (now, client, key, &self.region, seen))
-            .await
-            .map_err(|e| StoreError::query("idempotency take over", e))?;
-        crate::lwt_applied(result)
-    }
-
-    pub async fn finish(&self, client: &str, key: &str) -> Result<(), StoreError> {
-        self.session
-            .execute_unpaged(&self.finish, (client, key, &self.region))
-            .await
-            .map_err(|e| StoreError::query("idempotency finish", e))?;
-        Ok(())
-    }
-
-    /// Gives up this region's claim (another region is placing the same key).
-    pub async fn release(&self, client: &str, key: &str) -> Result<(), StoreError> {
-        self.session
-            .execute_unpaged(&self.release, (client, key, &self.region))
-            .await
-            .map_err(|e| StoreError::query("idempotency release", e))?;
-        Ok(())
-    }
-
-    /// What every region has recorded for the key. With `everywhere`, read from a quorum of all
-    /// datacenters (falling back to this one if that is impossible), so that of two regions
-    /// claiming the same key at once at least one sees the other; otherwise only as far as
-    /// replication has brought the records here.
-    pub async fn records(
-        &self,
-        client: &str,
-        key: &str,
-        everywhere: bool,
-    ) -> Result<Vec<KeyRecord>, StoreError> {
-        let mut statement = self.read.clone();
-        if everywhere {
-            statement.set_consistency(scylla::statement::Consistency::Quorum);
+    ) -> Result<(), StoreError> {
+        let mut statement = self.claim.clone();
+        statement.set_consistency(scope.write());
+        if scope == Scope::Everywhere {
             statement.set_request_timeout(Some(crate::reach::GLOBAL_TIMEOUT));
         }
-        let result = match self.session.execute_unpaged(&statement, (client, key)).await {
-            Ok(r) => r,
-            Err(_) if everywhere => self
-                .session
-                .execute_unpaged(&self.read, (client, key))
-                .await
-                .map_err(|e| StoreError::query("idempotency read", e))?,
-            Err(e) => return Err(StoreError::query("idempotency read", e)),
-        };
+        self.session
+            .execute_unpaged(
+                &statement,
+                (client, key, &self.region, claimant, fingerprint, order_id, now),
+            )
+            .await
+            .map_err(|e| StoreError::query("idempotency claim", e))?;
+        Ok(())
+    }
+
+    /// Every claim of the key, as far as `scope` reaches.
+    pub async fn records(&self, scope: Scope, client: &str, key: &str) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut statement = self.read.clone();
+        statement.set_consistency(scope.read());
+        if scope == Scope::Everywhere {
+            statement.set_request_timeout(Some(crate::reach::GLOBAL_TIMEOUT));
+        }
+        let result = self
+            .session
+            .execute_unpaged(&statement, (client, key))
+            .await
+            .map_err(|e| StoreError::query("idempotency read", e))?;
         let rows = result
             .into_rows_result()
             .map_err(|e| StoreError::query("idempotency read", e))?;
-        rows.rows::<(String, String, Uuid, String, DateTime<Utc>)>()
+        rows.rows::<(String, Uuid, String, Uuid, bool, DateTime<Utc>)>()
             .map_err(|e| StoreError::query("idempotency read", e))?
             .map(|r| {
-                r.map(|(region, fingerprint, order_id, state, started_at)| KeyRecord {
+                r.map(|(region, claimant, fingerprint, order_id, done, started_at)| KeyRecord {
                     region,
+                    claimant,
                     fingerprint,
                     order_id,
-                    done: state == "done",
+                    done,
                     started_at,
                 })
                 .map_err(|e| StoreError::query("idempotency read", e))
@@ -160,7 +154,21 @@ impl Idempotency {
             .collect()
     }
 
-    pub fn region(&self) -> &str {
-        &self.region
+    /// Marks this request's claim done: the placement happened.
+    pub async fn finish(&self, client: &str, key: &str, claimant: Uuid) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(&self.finish, (client, key, &self.region, claimant))
+            .await
+            .map_err(|e| StoreError::query("idempotency finish", e))?;
+        Ok(())
+    }
+
+    /// Gives this request's claim up (another request holds the key).
+    pub async fn release(&self, client: &str, key: &str, claimant: Uuid) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(&self.release, (client, key, &self.region, claimant))
+            .await
+            .map_err(|e| StoreError::query("idempotency release", e))?;
+        Ok(())
     }
 }

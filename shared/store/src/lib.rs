@@ -8,7 +8,6 @@ pub mod idempotency;
 pub mod open_orders;
 pub mod outbox;
 pub mod ownership;
-pub mod processed;
 pub mod reach;
 pub mod schema;
 pub mod session;

@@ -1,11 +1,17 @@
-//! Stock per SKU and region, reserved per order with one conditional batch per SKU.
+//! Stock per SKU and region (escrow allotments), reserved per order with one conditional batch.
 //!
 //! Each (sku, region) partition holds the `available` count (static) and one row per order that
 //! reserved from it. Reserving decrements `available` and inserts the order's row in one batch at
-//! LOCAL_SERIAL, conditional on `available` being what was read and the row not existing yet: no
-//! oversell under concurrency, and a retry for the same order changes nothing. Releasing is the
-//! mirror image, conditional on the row existing.
-use std::sync::Arc;
+//! LOCAL_SERIAL, conditional on `available` being what the writer believes and the row not existing
+//! yet: no oversell under concurrency, and a retry for the same order changes nothing. Releasing is
+//! the mirror image, conditional on the row existing.
+//!
+//! A worker is the usual single writer of its region's allotments: it serializes its own
+//! reservations of a SKU and remembers the count it last wrote, so an ordinary reservation is one
+//! conditional batch and no read. Another writer (a second worker, an operator's move) only makes
+//! that memory stale, which the condition catches: the writer reads again and retries.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use scylla::client::session::Session;
@@ -24,8 +30,12 @@ pub enum Reservation {
     Insufficient { available: i64 },
 }
 
+type Allotment = (String, String);
+
 pub struct Stock {
     session: Arc<Session>,
+    /// Per (sku, region): the writer's lock and the `available` count it last read or wrote.
+    known: Mutex<HashMap<Allotment, Arc<tokio::sync::Mutex<Option<i64>>>>>,
     available: PreparedStatement,
     row: PreparedStatement,
     set_if: PreparedStatement,
@@ -70,8 +80,18 @@ impl Stock {
                 "UPDATE orders.stock SET available = ? WHERE sku = ? AND region = ?",
             )
             .await?,
+            known: Mutex::default(),
             session,
         })
+    }
+
+    fn allotment(&self, sku: &str, region: &str) -> Arc<tokio::sync::Mutex<Option<i64>>> {
+        self.known
+            .lock()
+            .expect("stock lock")
+            .entry((sku.to_string(), region.to_string()))
+            .or_default()
+            .clone()
     }
 
     /// Sets a SKU's allocation in a region (seeding and operator moves).
@@ -134,13 +154,27 @@ impl Stock {
         quantity: i32,
         global: Option<&crate::reach::Reach>,
     ) -> Result<Reservation, StoreError> {
+        let allotment = self.allotment(sku, region);
+        let mut known = allotment.lock().await;
+        let mut fresh = known.is_none();
+        let mut available = match *known {
+            Some(a) => a,
+            None => self.available(sku, region).await?,
+        };
         for _ in 0..CONTENTION_RETRIES {
-            if self.holds(sku, region, order_id).await? {
-                return Ok(Reservation::Held);
-            }
-            let available = self.available(sku, region).await?;
             if available < quantity as i64 {
-                return Ok(Reservation::Insufficient { available });
+                if !fresh {
+                    // What this writer remembers may be stale (stock added meanwhile): look again.
+                    available = self.available(sku, region).await?;
+                    fresh = true;
+                    continue;
+                }
+                *known = Some(available);
+                // A retry of an order that already holds its units is not a refusal.
+                return Ok(match self.holds(sku, region, order_id).await? {
+                    true => Reservation::Held,
+                    false => Reservation::Insufficient { available },
+                });
             }
             let mut batch = Batch::new(BatchType::Logged);
             batch.append_statement(self.set_if.clone());
@@ -154,19 +188,31 @@ impl Stock {
                 batch.set_consistency(scylla::statement::Consistency::EachQuorum);
                 batch.set_request_timeout(Some(crate::reach::GLOBAL_TIMEOUT));
             }
-            let result = match (self.session.batch(&batch, values).await, everywhere) {
-                (Ok(r), _) => r,
+            let applied = match (self.session.batch(&batch, values).await, everywhere) {
+                (Ok(r), _) => crate::lwt_applied(r)?,
                 (Err(e), Some(reach)) => {
                     // The next round re-reads: a reservation that did commit locally shows as held.
                     reach.declare_unreachable(format!("stock reservation: {e}"));
-                    continue;
+                    false
                 }
-                (Err(e), None) => return Err(StoreError::query("reserve stock", e)),
+                (Err(e), None) => {
+                    *known = None;
+                    return Err(StoreError::query("reserve stock", e));
+                }
             };
-            if crate::lwt_applied(result)? {
+            if applied {
+                *known = Some(available - quantity as i64);
                 return Ok(Reservation::Held);
             }
+            // Either the order already holds its units (a retry) or another writer moved the count.
+            if self.holds(sku, region, order_id).await? {
+                *known = None;
+                return Ok(Reservation::Held);
+            }
+            available = self.available(sku, region).await?;
+            fresh = true;
         }
+        *known = None;
         Err(StoreError::Contention {
             what: "reserve stock",
             key: format!("{sku}/{region}"),
@@ -175,6 +221,9 @@ impl Stock {
 
     /// Gives back what `order_id` reserved of `sku` in `region`; a no-op if it holds nothing.
     pub async fn release(&self, sku: &str, region: &str, order_id: Uuid) -> Result<(), StoreError> {
+        let allotment = self.allotment(sku, region);
+        let mut known = allotment.lock().await;
+        *known = None;
         for _ in 0..CONTENTION_RETRIES {
             let result = self
                 .session

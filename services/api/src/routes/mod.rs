@@ -3,6 +3,8 @@ mod catalog;
 mod customers;
 mod orders;
 
+pub use orders::Placing;
+
 use std::sync::Arc;
 
 use axum::Router;

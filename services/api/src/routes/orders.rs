@@ -14,11 +14,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use orders_domain::{
-    OrderEvent, OrderState, OrderStream, PlaceOrderRequest, PricingError, RequestedItem, ShippingAddress,
+    Claim, ClaimVerdict, judge_claims, OrderEvent, OrderState, OrderStream, PlaceOrderRequest, PricingError, RequestedItem, ShippingAddress,
     decide_cancel, next_envelope, order_id_for, price_order, validate_place_order,
 };
 use orders_store::Appended;
 use orders_store::customers::CustomerOrder;
+use orders_store::idempotency::Scope;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -29,9 +30,6 @@ use crate::AppState;
 use crate::auth::Client;
 use crate::problem::ApiError;
 use crate::resource::OrderResource;
-
-/// A claim older than this whose request never finished is taken over by a retry.
-const IN_FLIGHT_FOR: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,6 +111,27 @@ fn order_response(status: StatusCode, state: &OrderState, replayed: bool) -> Res
     response
 }
 
+/// Striped per-order locks of the placements in this instance.
+pub struct Placing {
+    stripes: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl Default for Placing {
+    fn default() -> Self {
+        Placing {
+            stripes: (0..256).map(|_| tokio::sync::Mutex::new(())).collect(),
+        }
+    }
+}
+
+impl Placing {
+    async fn lock(&self, order_id: Uuid) -> tokio::sync::MutexGuard<'_, ()> {
+        self.stripes[(order_id.as_u128() % self.stripes.len() as u128) as usize]
+            .lock()
+            .await
+    }
+}
+
 /// `POST /v1/orders`
 pub async fn place(
     State(app): State<Arc<AppState>>,
@@ -130,15 +149,24 @@ pub async fn place(
     let fingerprint = fingerprint(&request);
     let order_id = order_id_for(&client, &key);
     let store = app.journal.store();
+    let _placing = app.placing.lock(order_id).await;
 
     // A retry of a placement that already happened, here or in another region.
     let stream = store.read_stream(order_id).await?;
     if let Some(existing) = stream.state().ok().flatten() {
         return replay(&existing, &fingerprint);
     }
+    // Refused at once from the cached allotments rather than accepted and rejected a moment later.
+    if let Some((i, item)) = (request.items.iter().enumerate()).find(|(_, item)| app.allotments.sold_out(&item.sku, item.quantity)) {
+        return Err(ApiError::SoldOut {
+            sku: item.sku.clone(),
+            pointer: format!("/items/{i}/sku"),
+        });
+    }
 
     let now = Utc::now();
-    if let Some(early) = claim(&app, &client, &key, &fingerprint, order_id, now).await? {
+    let claimant = Uuid::new_v4();
+    if let Some(early) = claim(&app, &client, &key, &fingerprint, order_id, claimant, now).await? {
         return Ok(early);
     }
 
@@ -157,104 +185,99 @@ pub async fn place(
         total_minor: total.amount_minor,
         currency: total.currency.clone(),
     };
-    // Both rows are harmless if the append then fails: readers skip orders without events.
+    // Both rows are harmless if the placement then fails: readers skip orders without events.
     tokio::try_join!(
         app.customers.record(request.customer_id, &row),
         app.open_orders
             .add(app.config.region.as_str(), order_id, envelope.occurred_at),
     )?;
-    let outcome = app.journal.append(&envelope).await?;
-    if let Err(error) = app.idempotency.finish(&client, &key).await {
-        tracing::warn!(%error, %order_id, "idempotency record not marked done; retries still replay from the stream");
+    let outcome = app.journal.place(&envelope).await?;
+    if let Err(error) = app.idempotency.finish(&client, &key, claimant).await {
+        tracing::warn!(%error, %order_id, "idempotency claim not marked done; retries still replay from the stream");
     }
-    match outcome {
-        Appended::Written | Appended::Degraded => {
-            let durability = match (outcome, app.journal.durability()) {
-                (Appended::Degraded, _) => "global_degraded",
-                (_, orders_store::Durability::Global) => "global",
-                _ => "local",
-            };
-            app.metrics.orders_placed.with_label_values(&[durability]).inc();
-            let mut stream = stream;
-            stream
-                .insert(envelope)
-                .map_err(|e| ApiError::Internal(e.into()))?;
-            let state = stream
-                .state()
-                .map_err(|e| ApiError::Internal(e.into()))?
-                .ok_or_else(|| {
-                    ApiError::Internal(anyhow::anyhow!(
-                        "order {order_id} has no state after its placement"
-                    ))
-                })?;
-            Ok(order_response(StatusCode::CREATED, &state, false))
-        }
-        Appended::Conflict => {
-            let stream = store.read_stream(order_id).await?;
-            match stream.state().ok().flatten() {
-                Some(existing) => replay(&existing, &fingerprint),
-                None => Err(ApiError::IdempotencyKeyInFlight),
-            }
-        }
-    }
+    let durability = match (outcome, app.journal.durability()) {
+        (Appended::Degraded, _) => "global_degraded",
+        (_, orders_store::Durability::Global) => "global",
+        _ => "local",
+    };
+    app.metrics.orders_placed.with_label_values(&[durability]).inc();
+    let mut stream = stream;
+    stream
+        .insert(envelope)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let state = stream
+        .state()
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("order {order_id} has no state after its placement")))?;
+    Ok(order_response(StatusCode::CREATED, &state, false))
 }
 
 /// Claims (client, key) for this request. `Some(response)` when the request must not place the
 /// order itself: a replay of a finished placement, or a refusal.
 ///
-/// Each region claims in its own row and then reads every region's rows. In `global` durability
-/// that read goes to a quorum of all datacenters, so of two regions claiming the same key at once
-/// at least one sees the other; whoever sees another claim in flight backs off (409) and gives up
-/// its own, so a retry is never blocked for long. In `local` durability the read is local and two
-/// regions can both place the same key within the replication lag; the fold then keeps the first
-/// placement (docs/decisions/0004-idempotency-across-regions.md).
+/// The request writes its own claim row, then reads every claim of the key. In `global` durability
+/// both reach every datacenter (EACH_QUORUM write, QUORUM read), so of two requests claiming the
+/// same key at once, anywhere, at least one sees the other and steps back (409) after giving its
+/// own claim up, so a retry is never blocked for long. In `local` durability they reach this
+/// datacenter: two regions can both place the same key within the replication lag, and the fold
+/// then keeps the first placement (docs/decisions/0004-idempotency-across-regions.md).
 async fn claim(
     app: &AppState,
     client: &str,
     key: &str,
     fingerprint: &str,
     order_id: Uuid,
+    claimant: Uuid,
     now: chrono::DateTime<Utc>,
 ) -> Result<Option<Response>, ApiError> {
-    let here = app.idempotency.region();
-    if !app
-        .idempotency
-        .begin(client, key, fingerprint, order_id, now)
-        .await?
-    {
-        let records = app.idempotency.records(client, key, false).await?;
-        match records.iter().find(|r| r.region == here) {
-            Some(r) if r.fingerprint != fingerprint => return Err(ApiError::IdempotencyKeyReused),
-            Some(r) if !r.done && now - r.started_at < IN_FLIGHT_FOR => {
-                return Err(ApiError::IdempotencyKeyInFlight);
-            }
-            Some(r) if !r.done => {
-                if !app.idempotency.take_over(client, key, r.started_at, now).await? {
-                    return Err(ApiError::IdempotencyKeyInFlight);
-                }
-            }
-            _ => return replay_when_visible(app, order_id, fingerprint).await.map(Some),
+    let reach = app.journal.store().reach();
+    let mut scope = match app.journal.durability() == orders_store::Durability::Global && reach.is_global_possible() {
+        true => Scope::Everywhere,
+        false => Scope::Local,
+    };
+    let idempotency = &app.idempotency;
+    let claimed = idempotency
+        .claim(scope, client, key, claimant, fingerprint, order_id, now)
+        .await;
+    let records = match claimed {
+        Ok(()) => idempotency.records(scope, client, key).await,
+        Err(e) => Err(e),
+    };
+    let records = match records {
+        Ok(records) => records,
+        Err(error) if scope == Scope::Everywhere => {
+            // The other datacenters did not answer in time: claim as far as reaches now.
+            reach.declare_unreachable(format!("idempotency claim: {error}"));
+            scope = Scope::Local;
+            idempotency
+                .claim(scope, client, key, claimant, fingerprint, order_id, now)
+                .await?;
+            idempotency.records(scope, client, key).await?
         }
+        Err(error) => return Err(error.into()),
+    };
+    let claims: Vec<Claim> = records
+        .into_iter()
+        .map(|r| Claim {
+            claimant: r.claimant,
+            fingerprint: r.fingerprint,
+            done: r.done,
+            started_at: r.started_at,
+        })
+        .collect();
+    let verdict = judge_claims(claimant, fingerprint, &claims, now);
+    if verdict != ClaimVerdict::Proceed {
+        idempotency.release(client, key, claimant).await?;
     }
-    let everywhere = app.journal.durability() == orders_store::Durability::Global
-        && app.journal.store().reach().is_global_possible();
-    let records = app.idempotency.records(client, key, everywhere).await?;
-    for other in records.iter().filter(|r| r.region != here) {
-        if other.fingerprint != fingerprint {
-            app.idempotency.release(client, key).await?;
-            return Err(ApiError::IdempotencyKeyReused);
+    match verdict {
+        ClaimVerdict::Proceed => Ok(None),
+        ClaimVerdict::Reused => Err(ApiError::IdempotencyKeyReused),
+        ClaimVerdict::InFlight => {
+            tracing::info!(%order_id, "same key in flight in another request");
+            Err(ApiError::IdempotencyKeyInFlight)
         }
-        if other.done {
-            app.idempotency.release(client, key).await?;
-            return replay_when_visible(app, order_id, fingerprint).await.map(Some);
-        }
-        if now - other.started_at < IN_FLIGHT_FOR {
-            tracing::info!(%order_id, region = %other.region, "same key in flight in another region");
-            app.idempotency.release(client, key).await?;
-            return Err(ApiError::IdempotencyKeyInFlight);
-        }
+        ClaimVerdict::Replay => replay_when_visible(app, order_id, fingerprint).await.map(Some),
     }
-    Ok(None)
 }
 
 /// The placement finished (here or elsewhere): answer with it once this datacenter has it.
