@@ -70,6 +70,97 @@ pub enum Command {
     Drill(DrillArgs),
     /// Where a placement's work goes: CPU per process and Cassandra reads/writes per table at one rate
     Profile(ProfileArgs),
+    /// A launch: a crowd buying one limited SKU through every edge beside ordinary shoppers;
+    /// sold versus stock, time to a known outcome, the shoppers against a quiet run
+    Launch(LaunchArgs),
+    /// A spike of a multiple of the sustainable limit through one edge: what is refused and how,
+    /// and how long after it latency and worker lag are back to normal
+    Overload(OverloadArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LaunchArgs {
+    /// Crowd placements per second (one unit of --sku each), split evenly over the edges [default: 60, quick 10]
+    #[arg(long)]
+    pub crowd_rate: Option<f64>,
+    /// Seconds of the crowd, and of the quiet run of shoppers alone before it [default: 20, quick 5]
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Ordinary shoppers' placements per second (plentiful SKUs), split over the edges [default: 4, quick 2]
+    #[arg(long)]
+    pub shoppers_rate: Option<f64>,
+    /// The limited SKU the crowd buys
+    #[arg(long, default_value = "LIMITED-SNEAKER")]
+    pub sku: String,
+    /// Units of --sku set in stock before the run, split evenly over the regions [default: 100, quick 20]
+    #[arg(long)]
+    pub stock: Option<u64>,
+    /// First poll of an accepted crowd order this many ms after its answer; later polls every
+    /// fifth of the time waited (at most 1 s)
+    #[arg(long, default_value_t = 100)]
+    pub poll_ms: u64,
+    /// Seconds after its acceptance when an order still not final counts as unresolved
+    #[arg(long, default_value_t = 60.0)]
+    pub outcome_timeout: f64,
+    /// Client timeout of one request, seconds
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
+}
+
+impl LaunchArgs {
+    /// (crowd rate, duration s, shoppers rate, stock)
+    pub fn resolve(&self, quick: bool) -> (f64, f64, f64, u64) {
+        let pick = |v: Option<f64>, normal: f64, q: f64| v.unwrap_or(if quick { q } else { normal });
+        (
+            pick(self.crowd_rate, 60.0, 10.0),
+            pick(self.duration, 20.0, 5.0),
+            pick(self.shoppers_rate, 4.0, 2.0),
+            self.stock.unwrap_or(if quick { 20 } else { 100 }),
+        )
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OverloadArgs {
+    /// The sustainable placement limit per second, measured earlier (e.g. `compare` or `api`)
+    #[arg(long)]
+    pub limit: f64,
+    /// The spike offers this times --limit
+    #[arg(long, default_value_t = 3.0)]
+    pub multiple: f64,
+    /// Seconds of the spike [default: 20, quick 5]
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Seconds at half the limit before the spike: the quiet baseline [default: 5, quick 3]
+    #[arg(long)]
+    pub baseline: Option<f64>,
+    /// Seconds at half the limit after the spike [default: 30, quick 10]
+    #[arg(long)]
+    pub after: Option<f64>,
+    /// Back to normal: a 1 s window's placement p99 at most this times the quiet p99 ...
+    #[arg(long, default_value_t = 1.5)]
+    pub normal_factor: f64,
+    /// ... and the worker's consumer lag under this many seconds
+    #[arg(long, default_value_t = 1.0)]
+    pub normal_lag: f64,
+    /// Client timeout of one placement, seconds
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Where the load goes (default: the region's edge)
+    #[arg(long)]
+    pub url: Option<String>,
+}
+
+impl OverloadArgs {
+    /// (baseline s, spike s, after s)
+    pub fn phases(&self, quick: bool) -> (f64, f64, f64) {
+        let pick = |v: Option<f64>, normal: f64, q: f64| v.unwrap_or(if quick { q } else { normal });
+        (
+            pick(self.baseline, 5.0, 3.0),
+            pick(self.duration, 20.0, 5.0),
+            pick(self.after, 30.0, 10.0),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -314,6 +405,29 @@ mod tests {
         assert_eq!(args.scenario.fault()[1], vec!["takeover", "eu", "--by", "us"]);
         assert_eq!(args.scenario.heal()[1], vec!["handback", "eu", "--by", "us"]);
         assert_eq!(Scenario::WorkerEu.heal(), vec![vec!["region", "heal", "eu"]]);
+    }
+
+    #[test]
+    fn a_quick_launch_is_short_and_small_unless_told_otherwise() {
+        let cli = Cli::try_parse_from(["orders-bench", "launch", "--quick", "--crowd-rate", "15"]).unwrap();
+        let Command::Launch(args) = cli.command else {
+            panic!("launch")
+        };
+        assert_eq!(args.resolve(cli.common.quick), (15.0, 5.0, 2.0, 20));
+        assert_eq!(args.resolve(false), (15.0, 20.0, 4.0, 100));
+        assert_eq!(args.sku, "LIMITED-SNEAKER");
+    }
+
+    #[test]
+    fn an_overload_needs_the_limit_and_defaults_to_three_times_it_for_twenty_seconds() {
+        assert!(Cli::try_parse_from(["orders-bench", "overload"]).is_err());
+        let cli = Cli::try_parse_from(["orders-bench", "overload", "--limit", "50"]).unwrap();
+        let Command::Overload(args) = cli.command else {
+            panic!("overload")
+        };
+        assert_eq!((args.limit, args.multiple), (50.0, 3.0));
+        assert_eq!(args.phases(false), (5.0, 20.0, 30.0));
+        assert_eq!(args.phases(true), (3.0, 5.0, 10.0));
     }
 
     #[test]

@@ -10,15 +10,19 @@ pub mod drill;
 pub mod e2e;
 pub mod failover;
 pub mod kafka;
+pub mod launch;
 pub mod limit;
 pub mod load;
 pub mod machine;
+pub mod offer;
+pub mod overload;
 pub mod profile;
 pub mod prom;
 pub mod raw;
 pub mod replication;
 pub mod report;
 pub mod schedule;
+pub mod spike;
 pub mod stack;
 pub mod stats;
 pub mod step;
@@ -36,8 +40,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<(std::path::PathBuf, std::path::Pat
         Command::Replication(args) => replication::run(&ctx, args).await?,
         Command::Drill(args) => drill::run(&ctx, args).await?,
         Command::Profile(args) => profile::run(&ctx, args).await?,
+        Command::Launch(args) => launch::run(&ctx, args).await?,
+        Command::Overload(args) => overload::run(&ctx, args).await?,
     };
     let paths = report::write(&ctx.out, &report)?;
     println!("{}", report::render_markdown(&report));
+    if let Some(c) = report::failed_must_pass(&report) {
+        eprintln!("wrote {} and {}", paths.0.display(), paths.1.display());
+        anyhow::bail!("{}: {} (target {})", c.what, c.measured, c.target);
+    }
     Ok(paths)
 }

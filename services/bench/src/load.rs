@@ -52,6 +52,16 @@ where
     F: Fn(u64) -> Fut,
     Fut: Future<Output = Result<Done, OpError>> + Send + 'static,
 {
+    run_timed(schedule, limits, |i, _| op(i)).await
+}
+
+/// As `run`, and `op` also gets the request's intended start, so it can time its own phases from
+/// there (the launch crowd times the poll for its outcome from the placement's intended start).
+pub async fn run_timed<F, Fut>(schedule: Schedule, limits: Limits, op: F) -> StepRecord
+where
+    F: Fn(u64, Instant) -> Fut,
+    Fut: Future<Output = Result<Done, OpError>> + Send + 'static,
+{
     let record = Arc::new(Mutex::new(StepRecord::new(schedule.rate())));
     let in_flight = Arc::new(AtomicUsize::new(0));
     let last_end = Arc::new(Mutex::new(None::<Instant>));
@@ -73,7 +83,7 @@ where
         }
         in_flight.fetch_add(1, Ordering::Relaxed);
         let (record, in_flight, last_end) = (record.clone(), in_flight.clone(), last_end.clone());
-        let fut = op(i as u64);
+        let fut = op(i as u64, intended);
         tasks.spawn(async move {
             let result = fut.await;
             let end = Instant::now();

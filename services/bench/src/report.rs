@@ -33,6 +33,9 @@ pub struct Check {
     pub target: String,
     pub measured: String,
     pub pass: Option<bool>,
+    /// A failure of this check fails the run (non-zero exit), after the report is written.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub must_pass: bool,
 }
 
 impl Check {
@@ -42,8 +45,20 @@ impl Check {
             target: target.into(),
             measured,
             pass,
+            must_pass: false,
         }
     }
+
+    /// Marks the check as one whose failure fails the run.
+    pub fn must_pass(mut self) -> Check {
+        self.must_pass = true;
+        self
+    }
+}
+
+/// The first check that must pass and failed, if any.
+pub fn failed_must_pass(r: &Report) -> Option<&Check> {
+    r.checks.iter().find(|c| c.must_pass && c.pass == Some(false))
 }
 
 /// A part of the Markdown report: a title, lines of prose, and an optional table.
