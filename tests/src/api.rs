@@ -98,6 +98,15 @@ impl ApiClient {
         }
     }
 
+    /// A client of another API process of region `region_name` at `base` (e.g. one a test started
+    /// with its own environment), with the same key and contract check.
+    pub fn at(region_name: &str, base: impl Into<String>) -> Self {
+        ApiClient {
+            base: base.into(),
+            ..Self::new(region_name)
+        }
+    }
+
     /// A request with the storefront's Authorization header; add headers and a body, then `send`.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.anonymous(method, path).bearer_auth(&self.api_key)
