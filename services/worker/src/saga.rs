@@ -72,9 +72,23 @@ pub struct Pass {
 /// compensations).
 const MAX_STEPS: usize = 12;
 
+/// Where a round of steps stopped.
+enum Ended {
+    Outcome(Outcome),
+    /// Before a decision: the events written so far must be read back first.
+    Verify,
+}
+
+/// A pass's saga events: built and not yet written, written and not yet read back.
+#[derive(Default)]
+struct Written {
+    unwritten: Vec<EventEnvelope>,
+    unverified: Vec<EventEnvelope>,
+}
+
 /// Rounds of a pass: a round whose events a cancel displaced records its effects again and goes on
 /// from the stream as it is now.
-const MAX_ROUNDS: usize = 4;
+const MAX_ROUNDS: usize = 8;
 
 /// Whether an event records an effect that happened outside the stream (stock, payment): such an
 /// event must be recorded even if the order moved on meanwhile, or nobody would give it back.
@@ -150,29 +164,32 @@ impl Processor {
             .filter(|e| !self.recent.contains(e.event_id))
             .cloned()
             .collect();
-        let mut pending = Vec::new();
+        let mut written = Written::default();
         let mut outcome = None;
         for _ in 0..MAX_ROUNDS {
-            let ended = self.steps(&mut stream, &mut pending).await?;
-            if pending.is_empty() {
-                outcome = Some(ended);
-                break;
-            }
-            stream = store.read_stream(order_id).await?;
-            let (kept, displaced): (Vec<_>, Vec<_>) = pending
-                .drain(..)
-                .partition(|e: &EventEnvelope| stream.contains(e.event_id));
-            publish.extend(kept);
-            if displaced.is_empty() {
-                outcome = Some(ended);
-                break;
-            }
-            for lost in displaced {
-                debug!(%order_id, event = lost.type_name(), "saga event displaced by a concurrent write");
-                let recorded = stream.ordered().iter().any(|e| e.payload == lost.payload);
-                if records_effect(&lost.payload) && !recorded {
-                    self.write(&mut stream, lost.payload, &mut pending).await?;
+            let ended = self.steps(&mut stream, &mut written).await?;
+            self.flush(&mut written).await?;
+            if !written.unverified.is_empty() {
+                stream = store.read_stream(order_id).await?;
+                let (kept, displaced): (Vec<_>, Vec<_>) = written
+                    .unverified
+                    .drain(..)
+                    .partition(|e: &EventEnvelope| stream.contains(e.event_id));
+                publish.extend(kept);
+                if !displaced.is_empty() {
+                    for lost in displaced {
+                        debug!(%order_id, event = lost.type_name(), "saga event displaced by a concurrent write");
+                        let recorded = stream.ordered().iter().any(|e| e.payload == lost.payload);
+                        if records_effect(&lost.payload) && !recorded {
+                            self.build(&mut stream, lost.payload, &mut written)?;
+                        }
+                    }
+                    continue;
                 }
+            }
+            if let Ended::Outcome(ended) = ended {
+                outcome = Some(ended);
+                break;
             }
         }
         let Some(outcome) = outcome else {
@@ -198,28 +215,36 @@ impl Processor {
     }
 
     /// Takes saga steps from the stream as this pass knows it, writing each step's event.
-    async fn steps(
-        &self,
-        stream: &mut OrderStream,
-        pending: &mut Vec<EventEnvelope>,
-    ) -> Result<Outcome, ProcessError> {
+    async fn steps(&self, stream: &mut OrderStream, written: &mut Written) -> Result<Ended, ProcessError> {
         let order_id = stream.order_id();
         for _ in 0..MAX_STEPS {
             let Ok(Some(state)) = stream.state() else {
-                return Ok(Outcome::Incomplete);
+                return Ok(Ended::Outcome(Outcome::Incomplete));
             };
             let owner = self.owners.owner_of(state.origin_region.as_str());
             if owner != self.region.as_str() {
-                return Ok(Outcome::NotOwner { owner });
+                return Ok(Ended::Outcome(Outcome::NotOwner { owner }));
             }
             let step = state.next_saga_step();
             debug!(%order_id, ?step, "saga step");
+            if matches!(step, SagaStep::Confirm | SagaStep::Reject { .. })
+                && !(written.unwritten.is_empty() && written.unverified.is_empty())
+            {
+                // A decision stands on what this pass wrote: read it back first (a cancel may
+                // have taken a position meanwhile, and the decision would then be another).
+                return Ok(Ended::Verify);
+            }
+            if matches!(step, SagaStep::AuthorizePayment | SagaStep::Compensate(_)) {
+                // An effect outside the stream follows: what the pass decided so far is written
+                // first, so a crash never leaves an effect behind an unrecorded one.
+                self.flush(written).await?;
+            }
             let event = match step {
                 SagaStep::Done => {
                     self.open_orders
                         .remove(state.origin_region.as_str(), order_id)
                         .await?;
-                    return Ok(Outcome::Done);
+                    return Ok(Ended::Outcome(Outcome::Done));
                 }
                 SagaStep::ReserveStock => self.reserve(&state).await?,
                 SagaStep::AuthorizePayment => match self.payment.authorize(order_id, &state.total).await? {
@@ -244,7 +269,7 @@ impl Processor {
                         self.open_orders
                             .remove(state.origin_region.as_str(), order_id)
                             .await?;
-                        return Ok(Outcome::Done);
+                        return Ok(Ended::Outcome(Outcome::Done));
                     }
                 },
             };
@@ -255,37 +280,45 @@ impl Processor {
                 let took = (Utc::now() - state.placed_at).to_std().unwrap_or_default();
                 self.placed_to_final.observe(took.as_secs_f64());
             }
-            self.write(stream, event, pending).await?;
+            self.build(stream, event, written)?;
         }
         Err(ProcessError::Contended { order_id })
     }
 
-    /// Writes a saga event at the next position of this region's lane and folds it in.
-    async fn write(
-        &self,
-        stream: &mut OrderStream,
-        event: OrderEvent,
-        pending: &mut Vec<EventEnvelope>,
-    ) -> Result<(), ProcessError> {
+    /// Writes the events built since the last flush, in one request.
+    async fn flush(&self, written: &mut Written) -> Result<(), ProcessError> {
+        if written.unwritten.is_empty() {
+            return Ok(());
+        }
+        self.journal.record(&written.unwritten).await?;
+        info!(
+            order_id = %written.unwritten[0].order_id,
+            events = ?written.unwritten.iter().map(|e| e.type_name()).collect::<Vec<_>>(),
+            "saga advanced"
+        );
+        written.unverified.append(&mut written.unwritten);
+        Ok(())
+    }
+
+    /// Builds a saga event at the next position of this region's lane and folds it in; the next
+    /// flush writes it.
+    fn build(&self, stream: &mut OrderStream, event: OrderEvent, written: &mut Written) -> Result<(), ProcessError> {
+        let order_id = stream.order_id();
         let state = stream
             .state()
             .ok()
             .flatten()
-            .ok_or(ProcessError::Contended {
-                order_id: stream.order_id(),
-            })?;
+            .ok_or(ProcessError::Contended { order_id })?;
         let seq = stream.lane_head(&self.region) + 1;
         let id = saga_event_id(&state, &self.region, seq, &event);
         let envelope = next_envelope(stream, &self.region, event, id, Utc::now());
-        self.journal.record(&envelope).await?;
-        info!(order_id = %stream.order_id(), event = envelope.type_name(), "saga advanced");
         stream
             .insert(envelope.clone())
             .map_err(|e| ProcessError::Store(StoreError::Decode {
-                order_id: stream.order_id(),
+                order_id,
                 detail: e.to_string(),
             }))?;
-        pending.push(envelope);
+        written.unwritten.push(envelope);
         Ok(())
     }
 

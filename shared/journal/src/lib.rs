@@ -144,13 +144,14 @@ impl Journal {
         Ok(outcome)
     }
 
-    /// Writes a saga event (the caller processes the order and reads its positions back). No
+    /// Writes saga events of one order in one request (the caller processes the order and reads
+    /// its positions back). No
     /// outbox: the worker publishes the events of a pass before it lets go of the record that
     /// started it, and a pass that finds its region's saga events unpublished publishes them again.
-    pub async fn record(&self, event: &EventEnvelope) -> Result<Appended, JournalError> {
+    pub async fn record(&self, events: &[EventEnvelope]) -> Result<Appended, JournalError> {
         Ok(self
             .store
-            .write(event, self.durability, Write::Processing)
+            .write_all(events, self.durability, Write::Processing)
             .await?)
     }
 

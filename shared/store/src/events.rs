@@ -16,6 +16,7 @@
 use orders_domain::{EventEnvelope, OrderStream, Region};
 use scylla::client::session::Session;
 use scylla::statement::Consistency;
+use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use uuid::Uuid;
 
@@ -215,34 +216,67 @@ impl EventStore {
         durability: Durability,
         kind: Write,
     ) -> Result<Appended, StoreError> {
-        debug_assert_eq!(
-            event.origin_region, self.region,
-            "a region writes only to its own lane"
-        );
-        let json = serde_json::to_string(event).map_err(|e| StoreError::Encode {
-            event_id: event.event_id,
-            detail: e.to_string(),
-        })?;
+        self.write_all(std::slice::from_ref(event), durability, kind).await
+    }
+
+    /// Writes events of one order to this region's lane without a condition, in one request: a
+    /// single-partition batch, applied as one mutation.
+    pub async fn write_all(
+        &self,
+        events: &[EventEnvelope],
+        durability: Durability,
+        kind: Write,
+    ) -> Result<Appended, StoreError> {
+        let Some(first) = events.first() else {
+            return Ok(Appended::Written);
+        };
+        let mut rows = Vec::with_capacity(events.len());
+        for event in events {
+            debug_assert_eq!(event.order_id, first.order_id, "one order's partition");
+            debug_assert_eq!(
+                event.origin_region, self.region,
+                "a region writes only to its own lane"
+            );
+            let json = serde_json::to_string(event).map_err(|e| StoreError::Encode {
+                event_id: event.event_id,
+                detail: e.to_string(),
+            })?;
+            rows.push((
+                event.order_id,
+                event.origin_region.as_str(),
+                event.seq as i64,
+                event.event_id,
+                event.type_name(),
+                json,
+            ));
+        }
         let statement = match kind {
             Write::Placement => &self.insert,
             Write::Processing => &self.insert_low,
         };
-        let values = (
-            event.order_id,
-            event.origin_region.as_str(),
-            event.seq as i64,
-            event.event_id,
-            event.type_name(),
-            json.as_str(),
-        );
         let run = |consistency: Consistency| {
-            let mut statement = statement.clone();
-            statement.set_consistency(consistency);
-            if consistency == Consistency::EachQuorum {
-                statement.set_request_timeout(Some(crate::reach::GLOBAL_TIMEOUT));
+            let rows = &rows;
+            async move {
+                let timeout = (consistency == Consistency::EachQuorum).then_some(crate::reach::GLOBAL_TIMEOUT);
+                if let [row] = rows.as_slice() {
+                    let mut statement = statement.clone();
+                    statement.set_consistency(consistency);
+                    if timeout.is_some() {
+                        statement.set_request_timeout(timeout);
+                    }
+                    return self.session.execute_unpaged(&statement, row).await.map(|_| ());
+                }
+                let mut batch = Batch::new(BatchType::Unlogged);
+                for _ in rows {
+                    batch.append_statement(statement.clone());
+                }
+                batch.set_consistency(consistency);
+                batch.set_is_idempotent(true);
+                if timeout.is_some() {
+                    batch.set_request_timeout(timeout);
+                }
+                self.session.batch(&batch, rows).await.map(|_| ())
             }
-            let values = values;
-            async move { self.session.execute_unpaged(&statement, values).await.map(|_| ()) }
         };
         let degraded = match durability {
             Durability::Local => run(Consistency::LocalQuorum).await.map(|_| false),
@@ -258,8 +292,8 @@ impl EventStore {
             },
         }
         .map_err(|e| StoreError::Append {
-            order_id: event.order_id,
-            seq: event.seq,
+            order_id: first.order_id,
+            seq: first.seq,
             source: Box::new(e),
         })?;
         Ok(if degraded { Appended::Degraded } else { Appended::Written })
