@@ -1,6 +1,7 @@
 //! The orders API of one region: `build` wires configuration to the store, journal and routes;
 //! `run` serves until shutdown. Tests run exactly this code.
 pub mod admission;
+pub mod allotments;
 pub mod auth;
 pub mod config;
 pub mod metrics;
@@ -39,6 +40,10 @@ pub struct AppState {
     pub health: HealthChecks,
     pub metrics: Arc<metrics::Metrics>,
     pub admission: admission::Admission,
+    pub allotments: allotments::Allotments,
+    /// One placement at a time per order in this instance: concurrent retries of one key wait
+    /// for the first and replay it, instead of stepping back together.
+    pub placing: routes::Placing,
     catalog: RwLock<Arc<Catalog>>,
 }
 
@@ -158,6 +163,11 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         idempotency: Idempotency::new(session.clone(), config.region.as_str()).await?,
         customers: Customers::new(session.clone()).await?,
         open_orders: OpenOrders::new(session.clone()).await?,
+        allotments: allotments::Allotments::new(
+            orders_store::stock::Stock::new(session.clone()).await?,
+            config.region.as_str(),
+        ),
+        placing: routes::Placing::default(),
         keys: auth::KeyCache::default(),
         catalog: RwLock::new(Arc::new(Catalog::default())),
         journal,
@@ -240,6 +250,11 @@ pub async fn run(app: App, listener: TcpListener, shutdown: CancellationToken) -
         Duration::from_secs(30),
         shutdown.clone(),
     ));
+    tokio::spawn(refresh_allotments_every(
+        state.clone(),
+        Duration::from_millis(250),
+        shutdown.clone(),
+    ));
     let router = routes::router(state);
     let graceful = shutdown.clone();
     let server =
@@ -251,6 +266,20 @@ pub async fn run(app: App, listener: TcpListener, shutdown: CancellationToken) -
         }
     }
     Ok(())
+}
+
+async fn refresh_allotments_every(state: Arc<AppState>, every: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let catalog = state.catalog();
+        let skus = catalog.items.iter().map(|i| i.sku.as_str());
+        if let Err(error) = state.allotments.refresh(skus).await {
+            tracing::warn!(%error, "allotment refresh failed; keeping the last view");
+        }
+    }
 }
 
 async fn refresh_catalog_every(state: Arc<AppState>, every: Duration, shutdown: CancellationToken) {

@@ -35,6 +35,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
+    #[error("{sku} is sold out in this region")]
+    SoldOut { sku: String, pointer: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -114,6 +116,7 @@ impl ApiError {
                 "unsupported-media-type",
                 "Unsupported media type",
             ),
+            SoldOut { .. } => (StatusCode::CONFLICT, "sold-out", "Sold out"),
             NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Unavailable(_) => (
@@ -156,6 +159,13 @@ impl IntoResponse for ApiError {
                 vec![FieldError {
                     pointer,
                     detail: format!("{sku} is not in the catalog"),
+                }],
+            ),
+            ApiError::SoldOut { sku, pointer } => (
+                format!("{sku} is sold out in this region"),
+                vec![FieldError {
+                    pointer,
+                    detail: format!("no {sku} left to sell in this region"),
                 }],
             ),
             other => (other.to_string(), Vec::new()),
