@@ -731,3 +731,35 @@ async fn concurrent_cancels_in_eu_and_us_converge_on_one_state() {
     let cancels = count_of(&event_types(&events), "OrderCancelled");
     assert!((1..=2).contains(&cancels), "{cancels} OrderCancelled");
 }
+
+// ---- stock ----
+
+#[tokio::test]
+async fn a_sku_sold_out_in_the_region_is_refused_at_placement_and_writes_nothing() {
+    const SKU: &str = "LIMITED-SNEAKER";
+    let stock = orders_tests::worker::StockRows::connect().await;
+    let before = stock.available(SKU, "eu").await;
+    stock.set_available(SKU, "eu", 0).await;
+    let customer = Uuid::new_v4();
+    let mut body = sample_order(customer);
+    body["items"] = json!([{ "sku": SKU, "quantity": 1 }]);
+    // The API reads allotments in the background: within a second it knows.
+    let refused = eventually(Duration::from_secs(3), || {
+        let body = body.clone();
+        async move {
+            let key = fresh_key();
+            let reply = eu().place(&key, &body).await;
+            (reply.status == 409).then_some((key, reply))
+        }
+    })
+    .await;
+    stock.set_available(SKU, "eu", before.max(1000)).await;
+    let ((key, reply), _) = refused.expect("a placement of a sold-out SKU refused within 3 s");
+    reply.assert_problem(409, "sold-out");
+    assert_eq!(
+        reply.json["errors"][0]["pointer"], "/items/0/sku",
+        "{}",
+        reply.text
+    );
+    assert_nothing_written(Some(&key), customer).await;
+}

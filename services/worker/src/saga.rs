@@ -7,9 +7,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use orders_domain::{EventEnvelope, OrderEvent, OrderState, OrderStream, Region, SagaStep, next_envelope};
 use orders_journal::{Journal, JournalError};
+use orders_store::StoreError;
 use orders_store::open_orders::OpenOrders;
 use orders_store::stock::{Reservation, Stock};
-use orders_store::StoreError;
 use tracing::{debug, info};
 use uuid::Uuid;
 
@@ -104,7 +104,10 @@ fn records_effect(event: &OrderEvent) -> bool {
 
 /// Whether the worker (not the API) writes this kind of event.
 fn is_saga_event(event: &OrderEvent) -> bool {
-    !matches!(event, OrderEvent::OrderPlaced { .. } | OrderEvent::OrderCancelled { .. })
+    !matches!(
+        event,
+        OrderEvent::OrderPlaced { .. } | OrderEvent::OrderCancelled { .. }
+    )
 }
 
 /// The id of the saga event a region writes at a lane position: the same for every pass that
@@ -302,7 +305,12 @@ impl Processor {
 
     /// Builds a saga event at the next position of this region's lane and folds it in; the next
     /// flush writes it.
-    fn build(&self, stream: &mut OrderStream, event: OrderEvent, written: &mut Written) -> Result<(), ProcessError> {
+    fn build(
+        &self,
+        stream: &mut OrderStream,
+        event: OrderEvent,
+        written: &mut Written,
+    ) -> Result<(), ProcessError> {
         let order_id = stream.order_id();
         let state = stream
             .state()
@@ -312,12 +320,12 @@ impl Processor {
         let seq = stream.lane_head(&self.region) + 1;
         let id = saga_event_id(&state, &self.region, seq, &event);
         let envelope = next_envelope(stream, &self.region, event, id, Utc::now());
-        stream
-            .insert(envelope.clone())
-            .map_err(|e| ProcessError::Store(StoreError::Decode {
+        stream.insert(envelope.clone()).map_err(|e| {
+            ProcessError::Store(StoreError::Decode {
                 order_id,
                 detail: e.to_string(),
-            }))?;
+            })
+        })?;
         written.unwritten.push(envelope);
         Ok(())
     }

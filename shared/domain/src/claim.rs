@@ -65,7 +65,10 @@ mod tests {
     fn alone_a_request_places_the_order() {
         let now = Utc::now();
         let mine = claim(1, "a", false, 0, now);
-        assert_eq!(judge_claims(mine.claimant, "a", &[mine.clone()], now), ClaimVerdict::Proceed);
+        assert_eq!(
+            judge_claims(mine.claimant, "a", std::slice::from_ref(&mine), now),
+            ClaimVerdict::Proceed
+        );
         assert_eq!(judge_claims(mine.claimant, "a", &[], now), ClaimVerdict::Proceed);
     }
 
@@ -73,28 +76,40 @@ mod tests {
     fn another_body_under_the_same_key_is_refused_even_when_its_request_died() {
         let now = Utc::now();
         let (mine, other) = (claim(1, "a", false, 0, now), claim(2, "b", false, 3600, now));
-        assert_eq!(judge_claims(mine.claimant, "a", &[mine, other], now), ClaimVerdict::Reused);
+        assert_eq!(
+            judge_claims(mine.claimant, "a", &[mine, other], now),
+            ClaimVerdict::Reused
+        );
     }
 
     #[test]
     fn a_finished_placement_is_replayed() {
         let now = Utc::now();
         let (mine, other) = (claim(1, "a", false, 0, now), claim(2, "a", true, 5, now));
-        assert_eq!(judge_claims(mine.claimant, "a", &[mine, other], now), ClaimVerdict::Replay);
+        assert_eq!(
+            judge_claims(mine.claimant, "a", &[mine, other], now),
+            ClaimVerdict::Replay
+        );
     }
 
     #[test]
     fn a_live_claim_with_the_same_body_makes_the_request_step_back() {
         let now = Utc::now();
         let (mine, other) = (claim(1, "a", false, 0, now), claim(2, "a", false, 1, now));
-        assert_eq!(judge_claims(mine.claimant, "a", &[mine, other], now), ClaimVerdict::InFlight);
+        assert_eq!(
+            judge_claims(mine.claimant, "a", &[mine, other], now),
+            ClaimVerdict::InFlight
+        );
     }
 
     #[test]
     fn a_claim_whose_request_died_long_ago_no_longer_blocks() {
         let now = Utc::now();
         let (mine, other) = (claim(1, "a", false, 0, now), claim(2, "a", false, 11, now));
-        assert_eq!(judge_claims(mine.claimant, "a", &[mine, other], now), ClaimVerdict::Proceed);
+        assert_eq!(
+            judge_claims(mine.claimant, "a", &[mine, other], now),
+            ClaimVerdict::Proceed
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use orders_domain::{EventEnvelope, Region};
 use orders_log::ORDERS_TOPIC;
-use orders_store::outbox::Outbox;
 use orders_store::events::Write;
+use orders_store::outbox::Outbox;
 use orders_store::{Appended, Durability, EventStore, StoreError};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};

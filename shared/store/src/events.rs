@@ -216,7 +216,8 @@ impl EventStore {
         durability: Durability,
         kind: Write,
     ) -> Result<Appended, StoreError> {
-        self.write_all(std::slice::from_ref(event), durability, kind).await
+        self.write_all(std::slice::from_ref(event), durability, kind)
+            .await
     }
 
     /// Writes events of one order to this region's lane without a condition, in one request: a
@@ -257,7 +258,8 @@ impl EventStore {
         let run = |consistency: Consistency| {
             let rows = &rows;
             async move {
-                let timeout = (consistency == Consistency::EachQuorum).then_some(crate::reach::GLOBAL_TIMEOUT);
+                let timeout =
+                    (consistency == Consistency::EachQuorum).then_some(crate::reach::GLOBAL_TIMEOUT);
                 if let [row] = rows.as_slice() {
                     let mut statement = statement.clone();
                     statement.set_consistency(consistency);
@@ -296,7 +298,11 @@ impl EventStore {
             seq: first.seq,
             source: Box::new(e),
         })?;
-        Ok(if degraded { Appended::Degraded } else { Appended::Written })
+        Ok(if degraded {
+            Appended::Degraded
+        } else {
+            Appended::Written
+        })
     }
 
     async fn try_append(

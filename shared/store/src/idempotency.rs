@@ -98,6 +98,7 @@ impl Idempotency {
     }
 
     /// Writes this request's claim of the key.
+    #[allow(clippy::too_many_arguments)]
     pub async fn claim(
         &self,
         scope: Scope,
@@ -141,14 +142,16 @@ impl Idempotency {
         rows.rows::<(String, Uuid, String, Uuid, bool, DateTime<Utc>)>()
             .map_err(|e| StoreError::query("idempotency read", e))?
             .map(|r| {
-                r.map(|(region, claimant, fingerprint, order_id, done, started_at)| KeyRecord {
-                    region,
-                    claimant,
-                    fingerprint,
-                    order_id,
-                    done,
-                    started_at,
-                })
+                r.map(
+                    |(region, claimant, fingerprint, order_id, done, started_at)| KeyRecord {
+                        region,
+                        claimant,
+                        fingerprint,
+                        order_id,
+                        done,
+                        started_at,
+                    },
+                )
                 .map_err(|e| StoreError::query("idempotency read", e))
             })
             .collect()

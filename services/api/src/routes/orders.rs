@@ -14,8 +14,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use orders_domain::{
-    Claim, ClaimVerdict, judge_claims, OrderEvent, OrderState, OrderStream, PlaceOrderRequest, PricingError, RequestedItem, ShippingAddress,
-    decide_cancel, next_envelope, order_id_for, price_order, validate_place_order,
+    Claim, ClaimVerdict, OrderEvent, OrderState, OrderStream, PlaceOrderRequest, PricingError, RequestedItem,
+    ShippingAddress, decide_cancel, judge_claims, next_envelope, order_id_for, price_order,
+    validate_place_order,
 };
 use orders_store::Appended;
 use orders_store::customers::CustomerOrder;
@@ -157,7 +158,9 @@ pub async fn place(
         return replay(&existing, &fingerprint);
     }
     // Refused at once from the cached allotments rather than accepted and rejected a moment later.
-    if let Some((i, item)) = (request.items.iter().enumerate()).find(|(_, item)| app.allotments.sold_out(&item.sku, item.quantity)) {
+    if let Some((i, item)) =
+        (request.items.iter().enumerate()).find(|(_, item)| app.allotments.sold_out(&item.sku, item.quantity))
+    {
         return Err(ApiError::SoldOut {
             sku: item.sku.clone(),
             pointer: format!("/items/{i}/sku"),
@@ -208,7 +211,11 @@ pub async fn place(
     let state = stream
         .state()
         .map_err(|e| ApiError::Internal(e.into()))?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("order {order_id} has no state after its placement")))?;
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "order {order_id} has no state after its placement"
+            ))
+        })?;
     Ok(order_response(StatusCode::CREATED, &state, false))
 }
 
@@ -231,10 +238,11 @@ async fn claim(
     now: chrono::DateTime<Utc>,
 ) -> Result<Option<Response>, ApiError> {
     let reach = app.journal.store().reach();
-    let mut scope = match app.journal.durability() == orders_store::Durability::Global && reach.is_global_possible() {
-        true => Scope::Everywhere,
-        false => Scope::Local,
-    };
+    let mut scope =
+        match app.journal.durability() == orders_store::Durability::Global && reach.is_global_possible() {
+            true => Scope::Everywhere,
+            false => Scope::Local,
+        };
     let idempotency = &app.idempotency;
     let claimed = idempotency
         .claim(scope, client, key, claimant, fingerprint, order_id, now)
