@@ -36,7 +36,8 @@ pub struct Common {
     /// elsewhere it is recorded. Default: what the region's API reports in its health.
     #[arg(long, global = true, value_parser = parse_durability)]
     pub durability: Option<Durability>,
-    /// Shorter phases: compare, e2e and replication each finish in about a minute
+    /// Shorter phases: compare, e2e and replication each finish in about a minute; launch and
+    /// overload run 5 s spikes at low rates (a smoke test)
     #[arg(long, global = true)]
     pub quick: bool,
     /// Directory for result files (default: <root>/bench/results)
@@ -105,6 +106,9 @@ pub struct LaunchArgs {
     /// Client timeout of one request, seconds
     #[arg(long, default_value_t = 5.0)]
     pub timeout: f64,
+    /// Leave the stock as the run left it (default: set back to what it was before the run)
+    #[arg(long)]
+    pub keep_stock: bool,
 }
 
 impl LaunchArgs {

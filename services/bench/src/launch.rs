@@ -214,8 +214,17 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> anyhow::Result<Report> {
         ));
     }
     let oversold: u64 = sales.iter().map(|s| s.oversold).sum();
+    if !args.keep_stock {
+        for (region, was) in regions.iter().zip(&before) {
+            stock.set_available(&args.sku, region, *was).await?;
+        }
+        progress(format!(
+            "stock of {} restored to what it was before the run",
+            args.sku
+        ));
+    }
 
-    let known = spike::latency(&crowd_attempts, |a| a.outcome_known_ms().is_some());
+    let known = spike::outcome_latency(&crowd_attempts, |_| true);
     let mut known_all = crate::stats::Latencies::default();
     let unknown_as = Duration::from_secs_f64(args.timeout + args.outcome_timeout);
     for a in &crowd_attempts {
@@ -313,7 +322,7 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> anyhow::Result<Report> {
             "sku": args.sku, "stock_total": stock_total, "stock_per_region": regions.iter().zip(&split).collect::<BTreeMap<_, _>>(),
             "crowd_rate": crowd_rate, "shoppers_rate": shoppers_rate, "duration_s": duration, "quick": ctx.quick,
             "durability": name(ctx.durability), "edges": crowd.iter().map(|(r, _)| r.edge_url()).collect::<Vec<_>>(),
-            "poll_first_ms": args.poll_ms, "outcome_timeout_s": args.outcome_timeout, "client_timeout_s": args.timeout,
+            "stock_restored_after": !args.keep_stock, "poll_first_ms": args.poll_ms, "outcome_timeout_s": args.outcome_timeout, "client_timeout_s": args.timeout,
         }),
         checks,
         json!({

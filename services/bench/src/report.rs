@@ -322,6 +322,22 @@ mod tests {
     }
 
     #[test]
+    fn only_a_failed_check_that_must_pass_fails_the_run() {
+        let mut r = report();
+        r.checks
+            .push(Check::new("p99", "< 1 s", "2 s".into(), Some(false)));
+        r.checks
+            .push(Check::new("oversold", "0", "n/a".into(), None).must_pass());
+        assert!(failed_must_pass(&r).is_none());
+        r.checks
+            .push(Check::new("oversold", "0", "3".into(), Some(false)).must_pass());
+        assert_eq!(failed_must_pass(&r).map(|c| c.measured.as_str()), Some("3"));
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["checks"][0].get("must_pass"), None);
+        assert_eq!(v["checks"][3]["must_pass"], true);
+    }
+
+    #[test]
     fn result_files_are_named_by_start_time_and_kind() {
         assert_eq!(
             file_stem(report().started_at, "drill-region-eu"),

@@ -125,6 +125,22 @@ pub fn latency<'a>(
     l.summary()
 }
 
+/// Percentiles of the time to a known outcome of the attempts that pass `keep` and have one.
+pub fn outcome_latency<'a>(
+    attempts: impl IntoIterator<Item = &'a Attempt>,
+    keep: impl Fn(&Attempt) -> bool,
+) -> LatencySummary {
+    let mut l = Latencies::default();
+    for ms in attempts
+        .into_iter()
+        .filter(|a| keep(a))
+        .filter_map(Attempt::outcome_known_ms)
+    {
+        l.record(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+    }
+    l.summary()
+}
+
 /// The shed answers of a set of attempts: how many, how fast, and how many said when to retry.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Shed {
@@ -327,6 +343,14 @@ mod tests {
         });
         assert_eq!(accepted.outcome_known_ms(), Some(640.0));
         assert_eq!(attempt(0.0, 5000.0, None, false).outcome_known_ms(), None);
+        let both = [refused, accepted];
+        let s = outcome_latency(&both, Attempt::accepted);
+        assert_eq!(s.count, 1);
+        assert!(
+            s.max_ms.unwrap() > 600.0,
+            "the outcome's time, not the placement's: {s:?}"
+        );
+        assert_eq!(outcome_latency(&both, |_| true).count, 2);
     }
 
     #[test]
