@@ -162,39 +162,49 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> anyhow::Result<Report> {
         drain: timeout + poll.timeout + Duration::from_secs(5),
     };
 
-    progress(format!(
-        "quiet run: shoppers alone at {shoppers_rate}/s for {duration} s"
-    ));
-    let quiet: Sink = Sink::default();
-    drive(
-        offers(&shoppers, shoppers_rate, duration, None),
-        shopper_limits,
-        &quiet,
-        "quiet",
-    )
-    .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-
-    progress(format!(
-        "launch: crowd at {crowd_rate}/s for {} and shoppers at {shoppers_rate}/s, {duration} s through {} edges",
-        args.sku,
-        crowd.len()
-    ));
-    let (crowd_sink, shopper_sink): (Sink, Sink) = Default::default();
-    tokio::join!(
-        drive(
-            offers(&crowd, crowd_rate, duration, Some(poll)),
-            crowd_limits,
-            &crowd_sink,
-            "crowd"
-        ),
+    let (quiet, crowd_sink, shopper_sink): (Sink, Sink, Sink) = Default::default();
+    let runs = async {
+        progress(format!(
+            "quiet run: shoppers alone at {shoppers_rate}/s for {duration} s"
+        ));
         drive(
             offers(&shoppers, shoppers_rate, duration, None),
             shopper_limits,
-            &shopper_sink,
-            "shoppers"
-        ),
-    );
+            &quiet,
+            "quiet",
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        progress(format!(
+            "launch: crowd at {crowd_rate}/s for {} and shoppers at {shoppers_rate}/s, {duration} s through {} edges",
+            args.sku,
+            crowd.len()
+        ));
+        tokio::join!(
+            drive(
+                offers(&crowd, crowd_rate, duration, Some(poll)),
+                crowd_limits,
+                &crowd_sink,
+                "crowd"
+            ),
+            drive(
+                offers(&shoppers, shoppers_rate, duration, None),
+                shopper_limits,
+                &shopper_sink,
+                "shoppers"
+            ),
+        );
+    };
+    tokio::select! {
+        () = runs => {}
+        _ = tokio::signal::ctrl_c() => {
+            if !args.keep_stock {
+                restore(&stock, &args.sku, &regions, &before).await?;
+            }
+            anyhow::bail!("launch interrupted");
+        }
+    }
     let take = |s: &Sink| std::mem::take(&mut *s.lock().expect("attempts lock"));
     let (quiet, crowd_attempts, shopper_attempts) = (take(&quiet), take(&crowd_sink), take(&shopper_sink));
 
@@ -215,13 +225,7 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> anyhow::Result<Report> {
     }
     let oversold: u64 = sales.iter().map(|s| s.oversold).sum();
     if !args.keep_stock {
-        for (region, was) in regions.iter().zip(&before) {
-            stock.set_available(&args.sku, region, *was).await?;
-        }
-        progress(format!(
-            "stock of {} restored to what it was before the run",
-            args.sku
-        ));
+        restore(&stock, &args.sku, &regions, &before).await?;
     }
 
     let known = spike::outcome_latency(&crowd_attempts, |_| true);
@@ -335,6 +339,15 @@ pub async fn run(ctx: &Ctx, args: &LaunchArgs) -> anyhow::Result<Report> {
         }),
         sections,
     ))
+}
+
+/// Sets the SKU's stock back to what it was before the run.
+async fn restore(stock: &Stock, sku: &str, regions: &[String], before: &[i64]) -> anyhow::Result<()> {
+    for (region, was) in regions.iter().zip(before) {
+        stock.set_available(sku, region, *was).await?;
+    }
+    progress(format!("stock of {sku} set back to what it was before the run"));
+    Ok(())
 }
 
 /// How many of `orders` hold a reservation of `sku` in `region`; `None` if the table could not be read.
