@@ -2,13 +2,14 @@
 //! journal's producer settings, without HTTP, authentication, validation or pricing.
 //!
 //! Order of work and consistency as `POST /v1/orders` (services/api/src/routes/orders.rs): read the
-//! order stream; claim the idempotency key (LWT at LOCAL_SERIAL) and read every region's claim
-//! (QUORUM in global durability); the customer and open-order rows together; the outbox row; the
-//! event LWT (EACH_QUORUM commit in global durability); then the Kafka produce (followed by the
-//! outbox delete, as the journal does) concurrently with marking the key done. The acknowledgement
-//! is when the key is marked done, where the API answers 201; the produce is waited for too and
-//! counted in the completion latency and the errors. The events are real `OrderPlaced` events, so
-//! the worker processes them like any other order.
+//! order stream; write this request's claim of the idempotency key and read every claim of it
+//! (EACH_QUORUM write and QUORUM read in global durability, LOCAL_QUORUM in local); the customer
+//! and open-order rows together; the outbox row; the event insert (EACH_QUORUM in global
+//! durability; no lightweight transaction); then the Kafka produce (followed by the outbox delete,
+//! as the journal does) concurrently with marking the key done. The acknowledgement is when the
+//! key is marked done, where the API answers 201; the produce is waited for too and counted in the
+//! completion latency and the errors. The events are real `OrderPlaced` events, so the worker
+//! processes them like any other order.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -18,7 +19,8 @@ use chrono::Utc;
 use orders_domain::{LineItem, Money, OrderEvent, Region, ShippingAddress, next_envelope, order_id_for};
 use orders_journal::{HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_ORIGIN_REGION};
 use orders_store::customers::{CustomerOrder, Customers};
-use orders_store::idempotency::Idempotency;
+use orders_store::events::Write;
+use orders_store::idempotency::{Idempotency, Scope};
 use orders_store::open_orders::OpenOrders;
 use orders_store::outbox::Outbox;
 use orders_store::{Appended, Durability, EventStore, StoreConfig};
@@ -118,19 +120,25 @@ impl RawBackend {
             .read_stream(order_id)
             .await
             .map_err(cql("read stream"))?;
-        let claimed = self
-            .idempotency
-            .begin(CLIENT_ID, &key_text, &fingerprint, order_id, now)
-            .await
-            .map_err(cql("idempotency begin"))?;
-        if !claimed {
-            return Err(OpError::new("idempotency key already claimed"));
-        }
         let everywhere = self.durability == Durability::Global && self.store.reach().is_global_possible();
+        let scope = if everywhere {
+            Scope::Everywhere
+        } else {
+            Scope::Local
+        };
+        let claimant = Uuid::new_v4();
         self.idempotency
-            .records(CLIENT_ID, &key_text, everywhere)
+            .claim(scope, CLIENT_ID, &key_text, claimant, &fingerprint, order_id, now)
+            .await
+            .map_err(cql("idempotency claim"))?;
+        let claims = self
+            .idempotency
+            .records(scope, CLIENT_ID, &key_text)
             .await
             .map_err(cql("idempotency read"))?;
+        if claims.iter().any(|c| c.claimant != claimant) {
+            return Err(OpError::new("idempotency key already claimed"));
+        }
 
         let event = OrderEvent::OrderPlaced {
             customer_id,
@@ -165,9 +173,9 @@ impl RawBackend {
             .map_err(cql("outbox put"))?;
         match self
             .store
-            .append(&envelope, self.durability)
+            .write(&envelope, self.durability, Write::Placement)
             .await
-            .map_err(cql("append"))?
+            .map_err(cql("write"))?
         {
             Appended::Written => {}
             Appended::Degraded => {
@@ -206,7 +214,7 @@ impl RawBackend {
                 .map_err(cql("outbox delete"))
         };
         let finish = async {
-            let r = self.idempotency.finish(CLIENT_ID, &key_text).await;
+            let r = self.idempotency.finish(CLIENT_ID, &key_text, claimant).await;
             (r, Instant::now())
         };
         let (produced, (finished, ack)) = tokio::join!(produce, finish);
