@@ -22,7 +22,6 @@ pub struct KeyRecord {
     pub claimant: Uuid,
     pub fingerprint: String,
     pub order_id: Uuid,
-    pub done: bool,
     pub started_at: DateTime<Utc>,
 }
 
@@ -55,7 +54,6 @@ pub struct Idempotency {
     session: Arc<Session>,
     region: String,
     claim: PreparedStatement,
-    finish: PreparedStatement,
     read: PreparedStatement,
     release: PreparedStatement,
 }
@@ -66,19 +64,13 @@ impl Idempotency {
             claim: prepare(
                 &session,
                 "INSERT INTO orders.idempotency_claims \
-                 (client_id, key, region, claimant, fingerprint, order_id, done, started_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, false, ?)",
-            )
-            .await?,
-            finish: prepare(
-                &session,
-                "UPDATE orders.idempotency_claims SET done = true \
-                 WHERE client_id = ? AND key = ? AND region = ? AND claimant = ?",
+                 (client_id, key, region, claimant, fingerprint, order_id, started_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .await?,
             read: prepare(
                 &session,
-                "SELECT region, claimant, fingerprint, order_id, done, started_at \
+                "SELECT region, claimant, fingerprint, order_id, started_at \
                  FROM orders.idempotency_claims WHERE client_id = ? AND key = ?",
             )
             .await?,
@@ -139,31 +131,21 @@ impl Idempotency {
         let rows = result
             .into_rows_result()
             .map_err(|e| StoreError::query("idempotency read", e))?;
-        rows.rows::<(String, Uuid, String, Uuid, bool, DateTime<Utc>)>()
+        rows.rows::<(String, Uuid, String, Uuid, DateTime<Utc>)>()
             .map_err(|e| StoreError::query("idempotency read", e))?
             .map(|r| {
                 r.map(
-                    |(region, claimant, fingerprint, order_id, done, started_at)| KeyRecord {
+                    |(region, claimant, fingerprint, order_id, started_at)| KeyRecord {
                         region,
                         claimant,
                         fingerprint,
                         order_id,
-                        done,
                         started_at,
                     },
                 )
                 .map_err(|e| StoreError::query("idempotency read", e))
             })
             .collect()
-    }
-
-    /// Marks this request's claim done: the placement happened.
-    pub async fn finish(&self, client: &str, key: &str, claimant: Uuid) -> Result<(), StoreError> {
-        self.session
-            .execute_unpaged(&self.finish, (client, key, &self.region, claimant))
-            .await
-            .map_err(|e| StoreError::query("idempotency finish", e))?;
-        Ok(())
     }
 
     /// Gives this request's claim up (another request holds the key).

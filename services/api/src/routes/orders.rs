@@ -195,9 +195,6 @@ pub async fn place(
             .add(app.config.region.as_str(), order_id, envelope.occurred_at),
     )?;
     let outcome = app.journal.place(&envelope).await?;
-    if let Err(error) = app.idempotency.finish(&client, &key, claimant).await {
-        tracing::warn!(%error, %order_id, "idempotency claim not marked done; retries still replay from the stream");
-    }
     let durability = match (outcome, app.journal.durability()) {
         (Appended::Degraded, _) => "global_degraded",
         (_, orders_store::Durability::Global) => "global",
@@ -269,7 +266,6 @@ async fn claim(
         .map(|r| Claim {
             claimant: r.claimant,
             fingerprint: r.fingerprint,
-            done: r.done,
             started_at: r.started_at,
         })
         .collect();
@@ -284,24 +280,7 @@ async fn claim(
             tracing::info!(%order_id, "same key in flight in another request");
             Err(ApiError::IdempotencyKeyInFlight)
         }
-        ClaimVerdict::Replay => replay_when_visible(app, order_id, fingerprint).await.map(Some),
     }
-}
-
-/// The placement finished (here or elsewhere): answer with it once this datacenter has it.
-async fn replay_when_visible(
-    app: &AppState,
-    order_id: Uuid,
-    fingerprint: &str,
-) -> Result<Response, ApiError> {
-    for _ in 0..20 {
-        let stream = app.journal.store().read_stream(order_id).await?;
-        if let Some(existing) = stream.state().ok().flatten() {
-            return replay(&existing, fingerprint);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    Err(ApiError::IdempotencyKeyInFlight)
 }
 
 fn replay(existing: &OrderState, fingerprint: &str) -> Result<Response, ApiError> {
