@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orders_domain::{EventEnvelope, OrderEvent};
+use orders_domain::EventEnvelope;
 use orders_log::DEAD_LETTER_TOPIC;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
@@ -14,7 +14,7 @@ use tracing::{error, info, warn};
 
 use crate::Worker;
 use crate::offsets::OffsetTracker;
-use crate::saga::{Outcome, Pass};
+use crate::saga::{NoPass, Outcome, Pass};
 
 /// What handling one record came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,20 +56,10 @@ impl Worker {
             Some(Err(e)) => return self.dead_letter(record, &format!("undecodable event: {e}")).await,
             None => return self.dead_letter(record, "record without payload").await,
         };
-        // A saga event this worker published: the pass that wrote it already went on from it.
-        if self.processor.recent.contains(envelope.event_id) {
-            return Handled::Duplicate;
-        }
-        // Another region's event about an order that region processes itself: nothing to do here,
-        // known without reading (a cancel is read: it may concern an order this region processes).
-        let origin = envelope.origin_region.as_str();
-        if origin != self.config.region.as_str()
-            && !matches!(envelope.payload, OrderEvent::OrderCancelled { .. })
-            && self.processor.owners.owner_of(origin) == origin
-        {
-            return Handled::Processed(Outcome::NotOwner {
-                owner: origin.to_string(),
-            });
+        match self.processor.no_pass_needed(&envelope) {
+            Some(NoPass::Published) => return Handled::Duplicate,
+            Some(NoPass::OwnedByOrigin { owner }) => return Handled::Processed(Outcome::NotOwner { owner }),
+            None => {}
         }
         let mut backoff = Duration::from_millis(50);
         let mut incomplete_for = Duration::ZERO;

@@ -64,11 +64,12 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     .await
     .context("loading ownership")?;
     let metrics = metrics::Metrics::new(config.region.as_str());
+    let stock = saga::Allotments::new(Stock::new(session.clone()).await?, &journal);
     let processor = saga::Processor::new(
         config.region.clone(),
         config.regions.clone(),
         journal,
-        Stock::new(session.clone()).await?,
+        stock,
         OpenOrders::new(session.clone()).await?,
         payment::PaymentClient::new(&config.payment_url),
         owners,
