@@ -2,19 +2,21 @@
 //! effect that is idempotent per order (stock rows keyed by order, payment keys per order and step),
 //! so a redelivery, a replay, a crash before the offset commit or a takeover never doubles an effect.
 //! The worker processing an order is the one writer of its saga events in this region's lane.
+pub mod ports;
+
 use std::sync::Arc;
 
 use chrono::Utc;
 use orders_domain::{EventEnvelope, OrderEvent, OrderState, OrderStream, Region, SagaStep, next_envelope};
-use orders_journal::{Journal, JournalError};
+use orders_journal::JournalError;
 use orders_store::StoreError;
-use orders_store::open_orders::OpenOrders;
-use orders_store::stock::{Reservation, Stock};
+use orders_store::stock::Reservation;
 use tracing::{debug, info};
 use uuid::Uuid;
 
-use crate::ownership::Owners;
-use crate::payment::{Authorization, PaymentClient, PaymentError};
+use crate::payment::{Authorization, PaymentError};
+pub use ports::Allotments;
+use ports::{Lanes, Live, OpenOrders, Ownership, Payment, Services, Stock};
 
 /// How processing one order ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,14 +48,16 @@ impl ProcessError {
     }
 }
 
-pub struct Processor {
+/// Runs orders' sagas over its services: `Processor<Live>` in production (the default), in-memory
+/// fakes in the saga's tests.
+pub struct Processor<S: Services = Live> {
     pub region: Region,
     pub regions: Vec<Region>,
-    pub journal: Arc<Journal>,
-    pub stock: Stock,
-    pub open_orders: OpenOrders,
-    pub payment: PaymentClient,
-    pub owners: Owners,
+    pub journal: Arc<S::Lanes>,
+    pub stock: S::Stock,
+    pub open_orders: S::OpenOrders,
+    pub payment: S::Payment,
+    pub owners: S::Ownership,
     pub placed_to_final: prometheus::Histogram,
     /// Saga events this worker published lately: their records need no pass of their own.
     pub recent: RecentEvents,
@@ -66,6 +70,15 @@ pub struct Processor {
 pub struct Pass {
     pub outcome: Outcome,
     pub appended: Vec<Uuid>,
+}
+
+/// Why a record needs no pass of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoPass {
+    /// A saga event this worker published.
+    Published,
+    /// Another region's event about an order that region processes itself.
+    OwnedByOrigin { owner: String },
 }
 
 /// Steps per round: a full saga takes at most five (reserve, authorize, confirm, or reject and two
@@ -122,16 +135,16 @@ pub fn saga_event_id(state: &OrderState, region: &Region, seq: u64, event: &Orde
     Uuid::from_u128((id & !(0b11_u128 << 62)) | (0b10 << 62))
 }
 
-impl Processor {
+impl<S: Services> Processor<S> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         region: Region,
         regions: Vec<Region>,
-        journal: Arc<Journal>,
-        stock: Stock,
-        open_orders: OpenOrders,
-        payment: PaymentClient,
-        owners: Owners,
+        journal: Arc<S::Lanes>,
+        stock: S::Stock,
+        open_orders: S::OpenOrders,
+        payment: S::Payment,
+        owners: S::Ownership,
         placed_to_final: prometheus::Histogram,
     ) -> Self {
         Processor {
@@ -148,6 +161,26 @@ impl Processor {
         }
     }
 
+    /// Whether the record of `envelope` needs no pass, known without reading the stream: a saga
+    /// event this worker published (the pass that wrote it went on from it), or another region's
+    /// event about an order that region processes itself (a cancel is read: it may concern an
+    /// order this region processes).
+    pub fn no_pass_needed(&self, envelope: &EventEnvelope) -> Option<NoPass> {
+        if self.recent.contains(envelope.event_id) {
+            return Some(NoPass::Published);
+        }
+        let origin = envelope.origin_region.as_str();
+        if origin != self.region.as_str()
+            && !matches!(envelope.payload, OrderEvent::OrderCancelled { .. })
+            && self.owners.owner_of(origin) == origin
+        {
+            return Some(NoPass::OwnedByOrigin {
+                owner: origin.to_string(),
+            });
+        }
+        None
+    }
+
     /// Advances the order as far as it can go now, then publishes what the pass wrote.
     ///
     /// Saga events are written without a condition (docs/decisions/0006-write-path.md); once per
@@ -156,8 +189,7 @@ impl Processor {
     /// from the stream as it now is (compensating, since the order was cancelled).
     pub async fn process_order(&self, order_id: Uuid) -> Result<Pass, ProcessError> {
         let _pass = self.passes.lock(order_id).await;
-        let store = self.journal.store();
-        let mut stream = store.read_stream(order_id).await?;
+        let mut stream = self.journal.read_stream(order_id).await?;
         // Saga events of this region that no pass of this process published: a pass before a
         // crash may have written them and died before publishing. Publishing again is harmless.
         let mut publish: Vec<EventEnvelope> = stream
@@ -173,7 +205,7 @@ impl Processor {
             let ended = self.steps(&mut stream, &mut written).await?;
             self.flush(&mut written).await?;
             if !written.unverified.is_empty() {
-                stream = store.read_stream(order_id).await?;
+                stream = self.journal.read_stream(order_id).await?;
                 let (kept, displaced): (Vec<_>, Vec<_>) = written
                     .unverified
                     .drain(..)
@@ -207,7 +239,7 @@ impl Processor {
 
     /// Publishes events in parallel and remembers them as published.
     async fn publish(&self, events: &[EventEnvelope]) -> Result<(), ProcessError> {
-        let sends = events.iter().map(|e| self.journal.publish_event(e));
+        let sends = events.iter().map(|e| self.journal.publish(e));
         for result in futures::future::join_all(sends).await {
             result?;
         }
@@ -293,7 +325,7 @@ impl Processor {
         if written.unwritten.is_empty() {
             return Ok(());
         }
-        self.journal.record(&written.unwritten).await?;
+        self.journal.write_saga(&written.unwritten).await?;
         info!(
             order_id = %written.unwritten[0].order_id,
             events = ?written.unwritten.iter().map(|e| e.type_name()).collect::<Vec<_>>(),
@@ -337,13 +369,11 @@ impl Processor {
     async fn reserve(&self, state: &OrderState) -> Result<OrderEvent, ProcessError> {
         let mut items: Vec<_> = state.items.iter().collect();
         items.sort_by(|a, b| a.sku.cmp(&b.sku)); // one order of locking for every order
-        let global = (self.journal.durability() == orders_store::Durability::Global)
-            .then(|| self.journal.store().reach());
         let allotment = state.origin_region.as_str();
         for item in &items {
             let reservation = self
                 .stock
-                .reserve(&item.sku, allotment, state.order_id, item.quantity as i32, global)
+                .reserve(&item.sku, allotment, state.order_id, item.quantity as i32)
                 .await?;
             if let Reservation::Insufficient { available } = reservation {
                 self.release(state).await?;
