@@ -2,7 +2,11 @@
 //! effect that is idempotent per order (stock rows keyed by order, payment keys per order and step),
 //! so a redelivery, a replay, a crash before the offset commit or a takeover never doubles an effect.
 //! The worker processing an order is the one writer of its saga events in this region's lane.
+#[cfg(test)]
+mod fakes;
 pub mod ports;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
