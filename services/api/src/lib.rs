@@ -5,6 +5,7 @@ pub mod allotments;
 pub mod auth;
 pub mod config;
 pub mod metrics;
+pub mod placement;
 pub mod problem;
 pub mod resource;
 mod routes;
