@@ -25,6 +25,11 @@ use uuid::Uuid;
 
 use crate::problem::ApiError;
 
+#[cfg(test)]
+mod fakes;
+#[cfg(test)]
+mod tests;
+
 /// The order's stream and the writes of a placement.
 #[allow(async_fn_in_trait)]
 pub trait Orders {
