@@ -57,6 +57,44 @@ pub enum JournalError {
     },
 }
 
+impl JournalError {
+    /// Whether a retry may succeed: the store's own classification, a late outbox row (nothing was
+    /// appended), or a produce the broker could not take now. An event that cannot be encoded, a
+    /// record the broker refuses for its size or form, or a producer that cannot be configured
+    /// repeats on every retry.
+    pub fn is_transient(&self) -> bool {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode as Code};
+        match self {
+            JournalError::Store(e) => e.is_transient(),
+            JournalError::Encode { .. } => false,
+            JournalError::OutboxLate { .. } => true,
+            JournalError::Publish { source, .. } => match source {
+                KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_) | KafkaError::Nul(_) => false,
+                other => !matches!(
+                    other.rdkafka_error_code(),
+                    Some(
+                        Code::InvalidMessage
+                            | Code::InvalidMessageSize
+                            | Code::MessageSizeTooLarge
+                            | Code::InvalidRecord
+                            | Code::TopicAuthorizationFailed
+                            | Code::ClusterAuthorizationFailed
+                    )
+                ),
+            },
+            JournalError::Producer { .. } => false,
+        }
+    }
+
+    /// The order the failed write belonged to, when the error knows it.
+    pub fn order_id(&self) -> Option<uuid::Uuid> {
+        match self {
+            JournalError::Store(e) => e.order_id(),
+            _ => None,
+        }
+    }
+}
+
 fn encode(event: &EventEnvelope) -> Result<String, JournalError> {
     serde_json::to_string(event).map_err(|source| JournalError::Encode {
         event_id: event.event_id,

@@ -85,6 +85,14 @@ impl StoreError {
         }
     }
 
+    /// The order the failed read or write belonged to, when the error knows it.
+    pub fn order_id(&self) -> Option<Uuid> {
+        match self {
+            StoreError::Append { order_id, .. } | StoreError::Decode { order_id, .. } => Some(*order_id),
+            _ => None,
+        }
+    }
+
     pub(crate) fn query(what: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         StoreError::Query {
             what,
@@ -133,6 +141,18 @@ fn driver_error_is_transient(error: &(dyn std::error::Error + 'static)) -> bool 
             || error.is::<BrokenConnectionError>()
         {
             return true;
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(
+                io.kind(),
+                TimedOut
+                    | ConnectionRefused
+                    | ConnectionReset
+                    | ConnectionAborted
+                    | NotConnected
+                    | BrokenPipe
+            );
         }
         next = error.source();
     }
@@ -224,6 +244,8 @@ mod tests {
             let error = StoreError::query("read stream", error);
             assert!(error.is_transient(), "{error:?}");
         }
+        let timeout = StoreError::query("read stream", std::io::Error::from(std::io::ErrorKind::TimedOut));
+        assert!(timeout.is_transient());
         let contention = StoreError::Contention {
             what: "reserve stock",
             key: "sku".into(),
