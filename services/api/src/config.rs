@@ -26,6 +26,11 @@ pub struct Config {
     pub durability: Durability,
     /// `ORDERS_OPS_TOKEN`: the operator token for /admin.
     pub ops_token: Secret,
+    /// `ORDERS_PAGE_TOKEN_SECRET`: what page tokens are signed with. Every region of a deployment
+    /// must share it, so that a listing paged in one region pages on in another. Unset, it falls
+    /// back to the operator token (the key is derived from it, never the token itself); without
+    /// either, a random secret of this process, so tokens last only as long as the process.
+    pub page_token_secret: Secret,
     /// `ORDERS_CRASH_POINT`: `never` (default) or `after_append`; only for the no-loss test.
     pub crash_point: CrashPoint,
     /// Largest accepted request body in bytes.
@@ -80,6 +85,12 @@ impl Config {
                 detail: format!("must be at most {MAX_QUEUE_WAIT_MS}, not {queue_wait_ms}"),
             });
         }
+        let ops_token = env.var("ORDERS_OPS_TOKEN", "");
+        let page_token_secret = match env.var("ORDERS_PAGE_TOKEN_SECRET", "") {
+            secret if !secret.is_empty() => secret,
+            _ if !ops_token.is_empty() => ops_token.clone(),
+            _ => uuid::Uuid::new_v4().to_string(),
+        };
         Ok(Config {
             region,
             regions,
@@ -87,7 +98,8 @@ impl Config {
             cassandra: env.var("ORDERS_CASSANDRA", "127.0.0.2:9042"),
             kafka: env.var("ORDERS_KAFKA", "127.0.0.1:19092"),
             durability,
-            ops_token: Secret::new(env.var("ORDERS_OPS_TOKEN", "")),
+            ops_token: Secret::new(ops_token),
+            page_token_secret: Secret::new(page_token_secret),
             crash_point,
             max_body_bytes: 64 * 1024,
             max_in_flight,
@@ -151,6 +163,26 @@ mod tests {
             let e = Config::from_lookup(|k| (k == variable).then(|| value.to_string())).unwrap_err();
             assert!(e.to_string().starts_with(variable), "{e}");
         }
+    }
+
+    #[test]
+    fn the_page_token_secret_is_its_own_variable_or_else_the_ops_token() {
+        let c = Config::from_lookup(|k| match k {
+            "ORDERS_OPS_TOKEN" => Some("ops".into()),
+            "ORDERS_PAGE_TOKEN_SECRET" => Some("pages".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.page_token_secret.expose(), "pages");
+        assert!(!format!("{c:?}").contains("pages"));
+        let c = Config::from_lookup(|k| (k == "ORDERS_OPS_TOKEN").then(|| "ops".to_string())).unwrap();
+        assert_eq!(c.page_token_secret.expose(), "ops");
+        let (a, b) = (
+            Config::from_lookup(|_| None).unwrap(),
+            Config::from_lookup(|_| None).unwrap(),
+        );
+        assert!(!a.page_token_secret.expose().is_empty());
+        assert_ne!(a.page_token_secret.expose(), b.page_token_secret.expose());
     }
 
     #[test]
