@@ -21,6 +21,8 @@ pub enum ApiError {
     UnknownSku { sku: String, pointer: String },
     #[error("{0}")]
     InvalidId(String),
+    #[error("page_token is not a token this listing issued; start again without one")]
+    InvalidPageToken,
     #[error("the Idempotency-Key header is required")]
     IdempotencyKeyMissing,
     #[error("the Idempotency-Key header must be 1 to 255 visible ASCII characters")]
@@ -85,6 +87,11 @@ impl ApiError {
             Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid fields"),
             UnknownSku { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unknown-sku", "Unknown SKU"),
             InvalidId(_) => (StatusCode::BAD_REQUEST, "invalid-id", "Invalid id"),
+            InvalidPageToken => (
+                StatusCode::BAD_REQUEST,
+                "invalid-page-token",
+                "Invalid page token",
+            ),
             IdempotencyKeyMissing => (
                 StatusCode::BAD_REQUEST,
                 "idempotency-key-missing",
@@ -145,9 +152,15 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         match &self {
-            ApiError::Internal(e) | ApiError::Unavailable(e) => {
-                tracing::error!(error = format!("{e:#}"), problem = slug, "request failed");
-            }
+            ApiError::Internal(e) | ApiError::Unavailable(e) => match order_id_of(e) {
+                Some(order_id) => tracing::error!(
+                    error = format!("{e:#}"),
+                    problem = slug,
+                    %order_id,
+                    "request failed"
+                ),
+                None => tracing::error!(error = format!("{e:#}"), problem = slug, "request failed"),
+            },
             _ => tracing::debug!(problem = slug, detail = %self, "request refused"),
         }
         let (detail, errors) = match self {
@@ -187,14 +200,125 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The order a failed store or journal call was about, when its error says.
+fn order_id_of(e: &anyhow::Error) -> Option<uuid::Uuid> {
+    e.chain().find_map(|cause| {
+        if let Some(e) = cause.downcast_ref::<orders_store::StoreError>() {
+            e.order_id()
+        } else {
+            cause
+                .downcast_ref::<orders_journal::JournalError>()
+                .and_then(orders_journal::JournalError::order_id)
+        }
+    })
+}
+
+/// A transient store error is 503 with `Retry-After`; a permanent one is 500, since a retry
+/// would only meet it again.
 impl From<orders_store::StoreError> for ApiError {
     fn from(e: orders_store::StoreError) -> Self {
-        ApiError::Unavailable(e.into())
+        if e.is_transient() {
+            ApiError::Unavailable(e.into())
+        } else {
+            ApiError::Internal(e.into())
+        }
     }
 }
 
 impl From<orders_journal::JournalError> for ApiError {
     fn from(e: orders_journal::JournalError) -> Self {
-        ApiError::Unavailable(e.into())
+        if e.is_transient() {
+            ApiError::Unavailable(e.into())
+        } else {
+            ApiError::Internal(e.into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+    use orders_journal::JournalError;
+    use orders_store::StoreError;
+    use uuid::Uuid;
+
+    use super::*;
+
+    async fn render(error: ApiError) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let (parts, body) = error.into_response().into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            serde_json::from_slice(&bytes).unwrap(),
+        )
+    }
+
+    fn timeout() -> StoreError {
+        StoreError::Query {
+            what: "read stream",
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::TimedOut)),
+        }
+    }
+
+    fn corrupt(order_id: Uuid) -> StoreError {
+        StoreError::Decode {
+            order_id,
+            detail: "expected value at line 1 column 1".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_token_the_api_did_not_issue_is_a_400_problem() {
+        let (status, headers, body) = render(ApiError::InvalidPageToken).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(headers[CONTENT_TYPE], orders_health::problem::PROBLEM_JSON);
+        assert_eq!(body["type"], "/problems/invalid-page-token");
+        assert_eq!(body["status"], 400);
+    }
+
+    #[tokio::test]
+    async fn a_transient_store_or_log_error_is_a_503_with_retry_after() {
+        for error in [
+            ApiError::from(timeout()),
+            ApiError::from(JournalError::Store(timeout())),
+            ApiError::from(JournalError::OutboxLate {
+                event_id: Uuid::now_v7(),
+                late_ms: 9000,
+            }),
+        ] {
+            let (status, headers, body) = render(error).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(headers[RETRY_AFTER], "1");
+            assert_eq!(body["type"], "/problems/unavailable");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_permanent_store_or_log_error_is_a_500_that_tells_nothing_internal() {
+        let order_id = Uuid::now_v7();
+        let encode = JournalError::Encode {
+            event_id: Uuid::now_v7(),
+            source: serde_json::from_str::<u8>("x").unwrap_err(),
+        };
+        for error in [
+            ApiError::from(corrupt(order_id)),
+            ApiError::from(JournalError::Store(corrupt(order_id))),
+            ApiError::from(encode),
+        ] {
+            let (status, headers, body) = render(error).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(headers.get(RETRY_AFTER).is_none());
+            assert_eq!(body["type"], "/problems/internal");
+            assert!(!body.to_string().contains(&order_id.to_string()), "{body}");
+        }
+    }
+
+    #[test]
+    fn the_order_of_a_failed_call_is_found_for_the_log() {
+        let order_id = Uuid::now_v7();
+        let error = anyhow::Error::from(JournalError::Store(corrupt(order_id)));
+        assert_eq!(order_id_of(&error), Some(order_id));
+        assert_eq!(order_id_of(&anyhow::Error::from(timeout())), None);
     }
 }
