@@ -200,24 +200,56 @@ async fn forward_to_region(
     // Show the effect at once instead of at the next tick.
     console.poll_now.notify_one();
     let all_ok = services.iter().all(|s| s.ok);
-    let rejected = services.iter().any(|s| matches!(s.status, Some(401 | 403)));
     tracing::info!(%region, action, all_ok, "forwarded operator action");
-    let code = if all_ok {
-        StatusCode::OK
-    } else if rejected {
-        StatusCode::UNAUTHORIZED
+    Ok(admin_answer(AdminView {
+        region,
+        action,
+        services,
+    }))
+}
+
+/// 200 with every service's answer when all of them did it; otherwise an RFC 9457 problem (401
+/// when a service refused the token, 502 for any other failure) that still lists every answer.
+fn admin_answer(view: AdminView) -> Response {
+    if view.services.iter().all(|s| s.ok) {
+        return Json(view).into_response();
+    }
+    let rejected = view.services.iter().any(|s| matches!(s.status, Some(401 | 403)));
+    let (status, title, detail) = if rejected {
+        (
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            format!("a service of region {} refused the operator token", view.region),
+        )
     } else {
-        StatusCode::BAD_GATEWAY
+        (
+            StatusCode::BAD_GATEWAY,
+            "Bad Gateway",
+            format!("not every service of region {} did {}", view.region, view.action),
+        )
     };
-    Ok((
-        code,
-        Json(AdminView {
-            region,
-            action,
-            services,
-        }),
+    orders_health::problem::respond(
+        status,
+        &AdminProblem {
+            type_uri: "about:blank",
+            title,
+            status: status.as_u16(),
+            detail,
+            view,
+        },
     )
-        .into_response())
+}
+
+/// A failed operator action: the standard problem members plus the action's own answer.
+#[derive(Serialize)]
+struct AdminProblem {
+    #[serde(rename = "type")]
+    type_uri: &'static str,
+    title: &'static str,
+    status: u16,
+    detail: String,
+    #[serde(flatten)]
+    view: AdminView,
 }
 
 async fn forward(
@@ -276,5 +308,87 @@ impl IntoResponse for ApiError {
             detail: &self.to_string(),
         }
         .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::header::WWW_AUTHENTICATE;
+
+    use super::*;
+
+    fn answer(service: &str, ok: bool, status: Option<u16>) -> ServiceAnswer {
+        ServiceAnswer {
+            service: service.into(),
+            url: format!("http://127.0.0.1:1/admin/drain/{service}"),
+            ok,
+            status,
+            body: None,
+            error: status.is_none().then(|| "connection refused".into()),
+        }
+    }
+
+    async fn render(services: Vec<ServiceAnswer>) -> (StatusCode, HeaderMap, serde_json::Value) {
+        let view = AdminView {
+            region: "eu".into(),
+            action: "drain",
+            services,
+        };
+        let (parts, body) = admin_answer(view).into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            serde_json::from_slice(&bytes).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_token_a_service_refuses_is_a_401_problem_listing_every_answer() {
+        let (status, headers, body) = render(vec![
+            answer("api", false, Some(401)),
+            answer("worker", false, Some(401)),
+        ])
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(headers[CONTENT_TYPE], orders_health::problem::PROBLEM_JSON);
+        assert_eq!(headers[WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(body["status"], 401);
+        assert_eq!(body["type"], "about:blank");
+        assert_eq!(body["title"], "Unauthorized");
+        assert_eq!(body["services"][1]["status"], 401, "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_service_that_did_not_answer_is_a_502_problem() {
+        let (status, headers, body) = render(vec![
+            answer("api", true, Some(200)),
+            answer("worker", false, None),
+        ])
+        .await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        assert_eq!(headers[CONTENT_TYPE], orders_health::problem::PROBLEM_JSON);
+        assert_eq!(body["status"], 502);
+        assert_eq!(body["services"][1]["error"], "connection refused");
+    }
+
+    #[tokio::test]
+    async fn an_action_every_service_did_is_a_200_with_the_answers() {
+        let (status, headers, body) = render(vec![
+            answer("api", true, Some(200)),
+            answer("worker", true, Some(200)),
+        ])
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[CONTENT_TYPE], "application/json");
+        assert_eq!(body["region"], "eu");
+        assert!(body.get("type").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_missing_token_is_a_401_problem() {
+        let (parts, _) = ApiError::MissingToken.into_response().into_parts();
+        assert_eq!(parts.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(parts.headers[CONTENT_TYPE], orders_health::problem::PROBLEM_JSON);
     }
 }
