@@ -348,7 +348,9 @@ async fn every_endpoint_answers_as_the_spec_says() {
     let list = |query: &'static str| eu.customer_orders(customer, query);
     list("colour=red").await.assert_problem(422, "invalid-body");
     list("limit=two").await.assert_problem(422, "invalid-body");
-    list("page_token=!!!").await.assert_problem(400, "invalid-id");
+    list("page_token=!!!")
+        .await
+        .assert_problem(400, "invalid-page-token");
 }
 
 // ---- bad input: refused precisely, nothing written ----
@@ -762,4 +764,70 @@ async fn a_sku_sold_out_in_the_region_is_refused_at_placement_and_writes_nothing
         reply.text
     );
     assert_nothing_written(Some(&key), customer).await;
+}
+
+// ---- page tokens ----
+
+#[tokio::test]
+async fn a_page_token_the_api_did_not_issue_is_refused_and_an_issued_one_pages_on_in_either_region() {
+    let (api, customer) = (eu(), Uuid::new_v4());
+    let mut placed = Vec::new();
+    for _ in 0..3 {
+        let reply = api.place(&fresh_key(), &sample_order(customer)).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        placed.push(reply.order_id());
+    }
+    placed.reverse();
+    let ids = |page: &Reply| -> Vec<Uuid> {
+        page.json["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().parse().unwrap())
+            .collect()
+    };
+    // Bytes the API never issued are a client error, not a database one.
+    for query in [
+        "page_token=abc",
+        "page_token=",
+        "limit=2&page_token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        api.customer_orders(customer, query)
+            .await
+            .assert_problem(400, "invalid-page-token");
+    }
+    let first = api.customer_orders(customer, "limit=2").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(ids(&first), placed[..2], "newest first");
+    let token = first.json["next_page_token"]
+        .as_str()
+        .expect("a next_page_token after a full page")
+        .to_string();
+    // One character changed, or the token of another customer's listing: refused.
+    let mut tampered = token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    api.customer_orders(customer, &format!("limit=2&page_token={tampered}"))
+        .await
+        .assert_problem(400, "invalid-page-token");
+    api.customer_orders(Uuid::new_v4(), &format!("limit=2&page_token={token}"))
+        .await
+        .assert_problem(400, "invalid-page-token");
+    let second = api
+        .customer_orders(customer, &format!("limit=2&page_token={token}"))
+        .await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(ids(&second), placed[2..], "the rest, each once");
+    assert!(second.json["next_page_token"].is_null(), "{}", second.text);
+    // Every region of the deployment signs with one secret: a listing paged in eu pages on in us.
+    let rest = placed[2..].to_vec();
+    let in_us = eventually(Duration::from_secs(3), || {
+        let (query, rest) = (format!("limit=2&page_token={token}"), rest.clone());
+        async move {
+            let page = us().customer_orders(customer, &query).await;
+            (page.status == 200 && ids(&page) == rest).then_some(page)
+        }
+    })
+    .await;
+    assert!(in_us.is_some(), "the eu token did not page on in us within 3 s");
 }
