@@ -19,7 +19,9 @@ use super::{Claims, Orders, SoldOut};
 pub fn timeout(what: &'static str) -> StoreError {
     StoreError::Query {
         what,
-        source: Box::new(std::io::Error::new(std::io::ErrorKind::TimedOut, "injected")),
+        source: Box::new(scylla::errors::ExecutionError::RequestTimeout(
+            std::time::Duration::from_secs(1),
+        )),
     }
 }
 

@@ -67,7 +67,9 @@ impl World {
 pub fn store_down(what: &'static str) -> StoreError {
     StoreError::Query {
         what,
-        source: Box::new(std::io::Error::new(std::io::ErrorKind::TimedOut, "injected")),
+        source: Box::new(scylla::errors::ExecutionError::RequestTimeout(
+            std::time::Duration::from_secs(1),
+        )),
     }
 }
 
