@@ -742,21 +742,18 @@ async fn a_sku_sold_out_in_the_region_is_refused_at_placement_and_writes_nothing
     let stock = orders_tests::worker::StockRows::connect().await;
     let before = stock.available(SKU, "eu").await;
     stock.set_available(SKU, "eu", 0).await;
-    let customer = Uuid::new_v4();
-    let mut body = sample_order(customer);
-    body["items"] = json!([{ "sku": SKU, "quantity": 1 }]);
-    // The API reads allotments in the background: within a second it knows.
-    let refused = eventually(Duration::from_secs(3), || {
-        let body = body.clone();
-        async move {
-            let key = fresh_key();
-            let reply = eu().place(&key, &body).await;
-            (reply.status == 409).then_some((key, reply))
-        }
+    // The API reads allotments in the background: within a second it knows (a placement before
+    // that is accepted, and the worker rejects it for want of stock).
+    let refused = eventually(Duration::from_secs(3), || async {
+        let (key, customer) = (fresh_key(), Uuid::new_v4());
+        let mut body = sample_order(customer);
+        body["items"] = json!([{ "sku": SKU, "quantity": 1 }]);
+        let reply = eu().place(&key, &body).await;
+        (reply.status == 409).then_some((key, customer, reply))
     })
     .await;
     stock.set_available(SKU, "eu", before.max(1000)).await;
-    let ((key, reply), _) = refused.expect("a placement of a sold-out SKU refused within 3 s");
+    let ((key, customer, reply), _) = refused.expect("a placement of a sold-out SKU refused within 3 s");
     reply.assert_problem(409, "sold-out");
     assert_eq!(
         reply.json["errors"][0]["pointer"], "/items/0/sku",
