@@ -23,6 +23,12 @@ impl OffsetTracker {
     /// A record was received and is being processed.
     pub fn start(&mut self, topic: &str, partition: i32, offset: i64) {
         let p = self.partitions.entry((topic.to_string(), partition)).or_default();
+        if p.highest.is_some_and(|h| offset <= h) {
+            // Delivered again: the consumer rewound to the group's committed offset (a rebalance,
+            // a broker restart), which may lie below what we last stored. Every offset handed out
+            // before has finished or is in flight, so the next finish stores its offset anew.
+            p.committed = None;
+        }
         p.in_flight.insert(offset);
         p.highest = Some(p.highest.map_or(offset, |h| h.max(offset)));
     }
@@ -77,6 +83,22 @@ mod tests {
         assert_eq!(t.finish("orders", 1, 7), Some(8));
         assert_eq!(t.in_flight(), 1);
         assert_eq!(t.finish("orders", 0, 5), Some(6));
+    }
+
+    #[test]
+    fn a_partition_delivered_again_from_an_earlier_offset_stores_its_offset_anew() {
+        // Given three records finished and their offset reported
+        let mut t = OffsetTracker::default();
+        for o in 10..13 {
+            t.start("orders", 0, o);
+        }
+        for o in 10..13 {
+            t.finish("orders", 0, o);
+        }
+        // When the group rewinds to 10 (its commit was lost with a broker) and redelivers
+        t.start("orders", 0, 10);
+        // Then finishing it reports the offset again, so the consumer stores and commits it
+        assert_eq!(t.finish("orders", 0, 10), Some(13));
     }
 
     #[test]
