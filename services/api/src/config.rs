@@ -1,8 +1,7 @@
 //! The API's configuration: built-in defaults overridden by `ORDERS_*` environment variables.
 use std::time::Duration;
 
-use orders_config::Env;
-use orders_domain::Region;
+use orders_config::{Env, ServiceConfig};
 use orders_journal::CrashPoint;
 use orders_store::Durability;
 
@@ -12,16 +11,9 @@ pub use orders_health::Secret;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `ORDERS_REGION`: this region's name, also its datacenter name.
-    pub region: Region,
-    /// `ORDERS_REGIONS`: every region, comma-separated.
-    pub regions: Vec<Region>,
-    /// `ORDERS_LISTEN`: the HTTP address.
-    pub listen: String,
-    /// `ORDERS_CASSANDRA`: a CQL node of this region's datacenter.
-    pub cassandra: String,
-    /// `ORDERS_KAFKA`: this region's Kafka bootstrap servers.
-    pub kafka: String,
+    /// What every service of the region reads (`ORDERS_REGION`, `ORDERS_LISTEN`, ...); its
+    /// fields read as the config's own (`config.region`).
+    pub service: ServiceConfig,
     /// `ORDERS_DURABILITY`: `global` (default) or `local`.
     pub durability: Durability,
     /// `ORDERS_OPS_TOKEN`: the operator token for /admin.
@@ -58,8 +50,7 @@ impl Config {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let env = Env::new(get);
-        let region = env.region("ORDERS_REGION", "eu")?;
-        let regions = env.regions("ORDERS_REGIONS", "eu,us", &region)?;
+        let service = ServiceConfig::from_env(&env, "127.0.0.1:8081")?;
         let durability = env.parse("ORDERS_DURABILITY", "global")?;
         let crash_point = match env.var("ORDERS_CRASH_POINT", "never").as_str() {
             "never" => CrashPoint::Never,
@@ -92,11 +83,7 @@ impl Config {
             _ => uuid::Uuid::new_v4().to_string(),
         };
         Ok(Config {
-            region,
-            regions,
-            listen: env.var("ORDERS_LISTEN", "127.0.0.1:8081"),
-            cassandra: env.var("ORDERS_CASSANDRA", "127.0.0.2:9042"),
-            kafka: env.var("ORDERS_KAFKA", "127.0.0.1:19092"),
+            service,
             durability,
             ops_token: Secret::new(ops_token),
             page_token_secret: Secret::new(page_token_secret),
@@ -107,6 +94,14 @@ impl Config {
             rate_limit: env.parse("ORDERS_RATE_LIMIT", "1000/s,2000")?,
             rate_limits: env.parse("ORDERS_RATE_LIMITS", "")?,
         })
+    }
+}
+
+impl std::ops::Deref for Config {
+    type Target = ServiceConfig;
+
+    fn deref(&self) -> &ServiceConfig {
+        &self.service
     }
 }
 

@@ -1,21 +1,14 @@
 //! The worker's configuration: built-in defaults overridden by `ORDERS_*` environment variables.
 pub use orders_config::ConfigError;
-use orders_config::Env;
-use orders_domain::Region;
+use orders_config::{Env, ServiceConfig};
 use orders_health::Secret;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `ORDERS_REGION`: this region, also its datacenter name.
-    pub region: Region,
-    /// `ORDERS_REGIONS`: every region, comma-separated (whose mirrored topics to follow).
-    pub regions: Vec<Region>,
-    /// `ORDERS_LISTEN`: health, metrics and admin HTTP.
-    pub listen: String,
-    /// `ORDERS_CASSANDRA`: a CQL node of this region's datacenter.
-    pub cassandra: String,
-    /// `ORDERS_KAFKA`: this region's Kafka.
-    pub kafka: String,
+    /// What every service of the region reads; its fields read as the config's own
+    /// (`config.region`). `ORDERS_LISTEN` is health, metrics and admin HTTP; `ORDERS_REGIONS`
+    /// names whose mirrored topics to follow.
+    pub service: ServiceConfig,
     /// `ORDERS_PAYMENT_URL`: the payment provider.
     pub payment_url: String,
     /// `ORDERS_OPS_TOKEN`: the operator token for /admin.
@@ -27,6 +20,14 @@ pub struct Config {
     pub lanes: usize,
 }
 
+impl std::ops::Deref for Config {
+    type Target = ServiceConfig;
+
+    fn deref(&self) -> &ServiceConfig {
+        &self.service
+    }
+}
+
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -34,8 +35,7 @@ impl Config {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let env = Env::new(get);
-        let region = env.region("ORDERS_REGION", "eu")?;
-        let regions = env.regions("ORDERS_REGIONS", "eu,us", &region)?;
+        let service = ServiceConfig::from_env(&env, "127.0.0.1:9181")?;
         let lanes = env
             .var("ORDERS_WORKER_LANES", "32")
             .parse()
@@ -47,12 +47,8 @@ impl Config {
             })?;
         let durability = env.parse("ORDERS_DURABILITY", "global")?;
         Ok(Config {
+            service,
             durability,
-            region,
-            regions,
-            listen: env.var("ORDERS_LISTEN", "127.0.0.1:9181"),
-            cassandra: env.var("ORDERS_CASSANDRA", "127.0.0.2:9042"),
-            kafka: env.var("ORDERS_KAFKA", "127.0.0.1:19092"),
             payment_url: env.var("ORDERS_PAYMENT_URL", "http://127.0.0.1:8099"),
             ops_token: Secret::new(env.var("ORDERS_OPS_TOKEN", "")),
             lanes,

@@ -1,5 +1,6 @@
 //! Configuration shared by the services: the error every setting reports, the lookup of `ORDERS_*`
-//! environment variables with built-in defaults, and the region list of the local stack.
+//! environment variables with built-in defaults, the settings every service of a region reads, and
+//! the region list of the local stack.
 pub mod regions_conf;
 
 use std::fmt::Display;
@@ -70,6 +71,36 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+/// What every service of a region is configured with; each service's `Config` embeds it.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// `ORDERS_REGION`: this region's name, also its datacenter name.
+    pub region: Region,
+    /// `ORDERS_REGIONS`: every region, comma-separated.
+    pub regions: Vec<Region>,
+    /// `ORDERS_LISTEN`: the service's HTTP address.
+    pub listen: String,
+    /// `ORDERS_CASSANDRA`: a CQL node of this region's datacenter.
+    pub cassandra: String,
+    /// `ORDERS_KAFKA`: this region's Kafka bootstrap servers.
+    pub kafka: String,
+}
+
+impl ServiceConfig {
+    /// Reads the shared settings; `listen` is the service's own default address.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>, listen: &str) -> Result<Self, ConfigError> {
+        let region = env.region("ORDERS_REGION", "eu")?;
+        let regions = env.regions("ORDERS_REGIONS", "eu,us", &region)?;
+        Ok(ServiceConfig {
+            region,
+            regions,
+            listen: env.var("ORDERS_LISTEN", listen),
+            cassandra: env.var("ORDERS_CASSANDRA", "127.0.0.2:9042"),
+            kafka: env.var("ORDERS_KAFKA", "127.0.0.1:19092"),
+        })
+    }
+}
+
 fn region_of(variable: &'static str, name: &str) -> Result<Region, ConfigError> {
     Region::new(name.trim()).map_err(|e| ConfigError {
         variable,
@@ -102,6 +133,18 @@ mod tests {
         let elsewhere = Region::new("xx").unwrap();
         let error = env.regions("ORDERS_REGIONS", "eu,us", &elsewhere).unwrap_err();
         assert_eq!(error.to_string(), "ORDERS_REGIONS: does not list xx");
+    }
+
+    #[test]
+    fn a_service_reads_its_region_and_neighbours_with_its_own_default_address() {
+        let service = ServiceConfig::from_env(&env(&[("ORDERS_REGION", "us")]), "127.0.0.1:9").unwrap();
+        assert_eq!(service.region.as_str(), "us");
+        assert_eq!(service.regions.len(), 2);
+        assert_eq!(service.listen, "127.0.0.1:9");
+        assert_eq!(service.cassandra, "127.0.0.2:9042");
+        assert_eq!(service.kafka, "127.0.0.1:19092");
+        let error = ServiceConfig::from_env(&env(&[("ORDERS_REGION", "ap")]), "127.0.0.1:9").unwrap_err();
+        assert!(error.to_string().starts_with("ORDERS_REGIONS: "), "{error}");
     }
 
     #[test]
