@@ -18,6 +18,13 @@ pub struct Config {
     pub durability: orders_store::Durability,
     /// `ORDERS_WORKER_LANES`: orders processed at once (records of one order stay in order).
     pub lanes: usize,
+    /// `ORDERS_WORKER_PARK_AFTER_ATTEMPTS` and `ORDERS_WORKER_PARK_AFTER_SECS`: how long a transient
+    /// failure of one record is retried before the record is parked (docs/decisions/0007-parking.md).
+    pub parking: crate::parking::Budget,
+    /// `ORDERS_WORKER_GROUP`: another consumer group than the region's (a test's own worker).
+    pub group_override: Option<String>,
+    /// `ORDERS_WORKER_TOPICS`: other topics than the region's, comma-separated (a test's own worker).
+    pub topics_override: Option<Vec<String>>,
 }
 
 impl std::ops::Deref for Config {
@@ -52,16 +59,37 @@ impl Config {
             payment_url: env.var("ORDERS_PAYMENT_URL", "http://127.0.0.1:8099"),
             ops_token: Secret::new(env.var("ORDERS_OPS_TOKEN", "")),
             lanes,
+            parking: crate::parking::Budget::from_env(&env)?,
+            group_override: env
+                .var("ORDERS_WORKER_GROUP", "")
+                .split_whitespace()
+                .next()
+                .map(str::to_string),
+            topics_override: Some(env.var("ORDERS_WORKER_TOPICS", ""))
+                .map(|t| {
+                    t.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                })
+                .filter(|t| !t.is_empty()),
         })
     }
 
     /// The consumer group of this region's workers.
     pub fn group(&self) -> String {
+        if let Some(group) = &self.group_override {
+            return group.clone();
+        }
         format!("orders-worker-{}", self.region)
     }
 
     /// The topics this region's workers read: its own `orders` and every other region's mirror.
     pub fn topics(&self) -> Vec<String> {
+        if let Some(topics) = &self.topics_override {
+            return topics.clone();
+        }
         let mut topics = vec![orders_log::ORDERS_TOPIC.to_string()];
         for other in self.regions.iter().filter(|r| **r != self.region) {
             topics.push(orders_log::mirrored(other.as_str(), orders_log::ORDERS_TOPIC));

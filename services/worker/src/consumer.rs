@@ -1,8 +1,9 @@
 //! The consume loop: records are spread over lanes by order id (one order's records stay in
 //! order), processed concurrently, and their offsets stored only once every earlier record of the
-//! partition is done. Poison records go to the dead-letter topic and processing continues.
+//! partition is done. Poison records, and records whose transient failure outlived the retry
+//! budget, are parked (`parking`) and processing continues.
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use orders_domain::EventEnvelope;
 use orders_log::DEAD_LETTER_TOPIC;
@@ -11,9 +12,11 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
+use uuid::Uuid;
 
 use crate::Worker;
 use crate::offsets::OffsetTracker;
+use crate::parking::{ErrorKind, order_of};
 use crate::saga::{NoPass, Outcome, Pass};
 
 /// What handling one record came to.
@@ -24,7 +27,7 @@ pub enum Handled {
     Duplicate,
     /// A test probe or a record of no concern.
     Skipped,
-    /// Sent to the dead-letter topic.
+    /// Parked: sent to the dead-letter topic and listed for an operator.
     DeadLettered(String),
 }
 
@@ -43,7 +46,9 @@ impl Handled {
 
 impl Worker {
     /// Handles one record completely: the single-step entry point tests drive directly.
-    /// Transient failures are retried here with capped exponential backoff until shutdown.
+    /// Transient failures are retried here with capped exponential backoff until the budget of
+    /// `config.parking` is spent; then, or at once for a permanent error, the record is parked
+    /// (`parking`) and its partition moves on.
     pub async fn handle_record(&self, record: &OwnedMessage) -> Handled {
         let is_probe = record
             .headers()
@@ -53,9 +58,17 @@ impl Worker {
         }
         let envelope = match record.payload().map(serde_json::from_slice::<EventEnvelope>) {
             Some(Ok(e)) => e,
-            Some(Err(e)) => return self.dead_letter(record, &format!("undecodable event: {e}")).await,
-            None => return self.dead_letter(record, "record without payload").await,
+            Some(Err(e)) => {
+                let reason = format!("undecodable event: {e}");
+                return self.park_for_good(record, order_of(record, None), &reason).await;
+            }
+            None => {
+                return self
+                    .park_for_good(record, order_of(record, None), "record without payload")
+                    .await;
+            }
         };
+        let order_id = envelope.order_id;
         match self.processor.no_pass_needed(&envelope) {
             Some(NoPass::Published) => return Handled::Duplicate,
             Some(NoPass::OwnedByOrigin { owner }) => return Handled::Processed(Outcome::NotOwner { owner }),
@@ -63,20 +76,44 @@ impl Worker {
         }
         let mut backoff = Duration::from_millis(50);
         let mut incomplete_for = Duration::ZERO;
+        let (started, mut attempts, mut parked_row) = (Instant::now(), 0u32, false);
         loop {
-            match self.processor.process_order(envelope.order_id).await {
+            attempts += 1;
+            match self.processor.process_order(order_id).await {
                 Ok(Pass {
                     outcome: Outcome::Incomplete,
                     ..
                 }) if incomplete_for < Duration::from_secs(60) => {
                     incomplete_for += backoff;
                 }
-                Ok(Pass { outcome, .. }) => return Handled::Processed(outcome),
+                Ok(Pass { outcome, .. }) => {
+                    if parked_row {
+                        // Parking failed half-way and the order went through meanwhile.
+                        self.unpark(record, order_id).await;
+                    }
+                    return Handled::Processed(outcome);
+                }
                 Err(e) if !e.is_transient() => {
-                    return self.dead_letter(record, &e.to_string()).await;
+                    warn!(error = %e, %order_id, "processing failed for good; parking the record");
+                    return self.park_for_good(record, order_id, &e.to_string()).await;
+                }
+                Err(error) if self.config.parking.spent(attempts, started.elapsed()) => {
+                    let reason = format!(
+                        "gave up after {attempts} attempts in {:?}: {error}",
+                        started.elapsed()
+                    );
+                    match self.park(record, order_id, ErrorKind::Transient, &reason).await {
+                        Ok(()) => return Handled::DeadLettered(reason),
+                        Err(park_error) => {
+                            // The dependency that fails processing may fail parking too: keep
+                            // trying both, processing first.
+                            parked_row = true;
+                            warn!(%error, %park_error, %order_id, "cannot park the record; retrying");
+                        }
+                    }
                 }
                 Err(error) => {
-                    warn!(%error, order_id = %envelope.order_id, retry_in = ?backoff, "processing failed; retrying");
+                    warn!(%error, %order_id, retry_in = ?backoff, "processing failed; retrying");
                 }
             }
             tokio::select! {
@@ -87,14 +124,34 @@ impl Worker {
         }
     }
 
-    /// Publishes the original record, its headers and the error to the dead-letter topic.
-    async fn dead_letter(&self, record: &OwnedMessage, reason: &str) -> Handled {
+    /// Parks a record no retry can help: until it is parked the record is not done.
+    async fn park_for_good(&self, record: &OwnedMessage, order_id: Uuid, reason: &str) -> Handled {
+        loop {
+            match self.park(record, order_id, ErrorKind::Permanent, reason).await {
+                Ok(()) => return Handled::DeadLettered(reason.to_string()),
+                Err(error) => warn!(%error, %order_id, "cannot park a poison record; retrying"),
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return Handled::Skipped,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Publishes the original record, its headers, the error and its kind to the dead-letter topic.
+    pub(crate) async fn dead_letter(
+        &self,
+        record: &OwnedMessage,
+        kind: ErrorKind,
+        reason: &str,
+    ) -> Result<(), rdkafka::error::KafkaError> {
         error!(
             topic = record.topic(),
             partition = record.partition(),
             offset = record.offset(),
+            kind = kind.as_str(),
             reason,
-            "poison record"
+            "poison record parked"
         );
         let mut headers = OwnedHeaders::new();
         if let Some(original) = record.headers() {
@@ -112,6 +169,10 @@ impl Worker {
                 value: Some(reason),
             })
             .insert(Header {
+                key: "dlq.error_kind",
+                value: Some(kind.as_str()),
+            })
+            .insert(Header {
                 key: "dlq.topic",
                 value: Some(record.topic()),
             })
@@ -127,28 +188,19 @@ impl Worker {
                 key: "dlq.worker_region",
                 value: Some(self.config.region.as_str()),
             });
-        // Until the dead letter is durable the record is not done: retry rather than drop it.
-        loop {
-            let mut out = FutureRecord::<[u8], [u8]>::to(DEAD_LETTER_TOPIC).headers(headers.clone());
-            if let Some(key) = record.key() {
-                out = out.key(key);
-            }
-            if let Some(payload) = record.payload() {
-                out = out.payload(payload);
-            }
-            match self.dlq.send(out, Duration::from_secs(10)).await {
-                Ok(_) => break,
-                Err((error, _)) => {
-                    warn!(%error, "dead-letter produce failed; retrying");
-                    if self.shutdown.is_cancelled() {
-                        return Handled::Skipped;
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
+        let mut out = FutureRecord::<[u8], [u8]>::to(DEAD_LETTER_TOPIC).headers(headers);
+        if let Some(key) = record.key() {
+            out = out.key(key);
         }
+        if let Some(payload) = record.payload() {
+            out = out.payload(payload);
+        }
+        self.dlq
+            .send(out, Duration::from_secs(10))
+            .await
+            .map_err(|(error, _)| error)?;
         self.metrics.dead_lettered.inc();
-        Handled::DeadLettered(reason.to_string())
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
-//! The worker's HTTP surface: health, metrics, and the operator's ownership commands.
+//! The worker's HTTP surface: health, metrics, and the operator's ownership and parking commands.
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -42,7 +42,66 @@ pub(crate) fn register_checks(worker: &Arc<Worker>, session: Arc<Session>) -> an
         worker.shutdown.clone(),
     ));
     dead_letter_rate(worker, &thresholds)?;
+    parked(worker)?;
     Ok(())
+}
+
+/// `worker:parked`: parked records of this region not yet replayed. Warns while there are any,
+/// naming the first orders; never fails, since the worker goes on with everything else.
+fn parked(worker: &Arc<Worker>) -> anyhow::Result<()> {
+    // Weak: the check lives in the worker's own health registry.
+    let weak = Arc::downgrade(worker);
+    worker.health.register(
+        "worker:parked",
+        std::time::Duration::from_secs(2),
+        std::time::Duration::from_secs(2),
+        move || {
+            let weak = weak.clone();
+            async move {
+                let Some(worker) = weak.upgrade() else {
+                    return vec![];
+                };
+                let check = match worker.unreplayed().await {
+                    Ok(parked) => {
+                        worker.metrics.parked_unreplayed.set(parked.len() as i64);
+                        parked_check(worker.config.region.as_str(), &parked)
+                    }
+                    Err(e) => orders_health::CheckResult::now(orders_health::Status::Warn)
+                        .with_output(format!("cannot list parked records: {e}")),
+                };
+                vec![check.with_component_type(orders_health::ComponentType::Component)]
+            }
+        },
+    )?;
+    Ok(())
+}
+
+fn parked_check(region: &str, parked: &[orders_store::parked::ParkedRecord]) -> orders_health::CheckResult {
+    use orders_health::{CheckResult, Status};
+    if parked.is_empty() {
+        return CheckResult::now(Status::Pass).with_observed(0, "records");
+    }
+    let mut orders: Vec<String> = Vec::new();
+    for p in parked {
+        let id = p.order_id.to_string();
+        if !orders.contains(&id) {
+            orders.push(id);
+        }
+    }
+    let first: Vec<&str> = orders.iter().take(5).map(String::as_str).collect();
+    let more = orders.len().saturating_sub(first.len());
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    CheckResult::now(Status::Warn)
+        .with_observed(parked.len(), "records")
+        .with_output(format!(
+            "{} parked record(s) of region {region} need an operator (./dev replay {region}): orders {}{more}",
+            parked.len(),
+            first.join(", ")
+        ))
 }
 
 /// `worker:deadLetterRate`: records dead-lettered over the last minute.
@@ -87,6 +146,8 @@ pub(crate) fn router(worker: Arc<Worker>) -> Router {
         .route("/admin/ownership", get(ownership))
         .route("/admin/regions/{region}/takeover", post(take_over))
         .route("/admin/regions/{region}/handback", post(hand_back))
+        .route("/admin/parked", get(list_parked))
+        .route("/admin/parked/replay", post(replay_parked))
         .with_state(worker.clone());
     Router::new()
         .route("/metrics", get(metrics))
@@ -205,4 +266,99 @@ async fn metrics(State(worker): State<Arc<Worker>>) -> Response {
     let mut body = worker.metrics.render();
     body.push_str(&orders_health::export::prometheus_lines(&worker.health.report()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+fn unauthorized() -> Response {
+    problem(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "the operator token is required".into(),
+    )
+}
+
+/// The region's parked records, replayed or not (`replayed_at`), and how many wait for a replay.
+async fn list_parked(State(worker): State<Arc<Worker>>, headers: HeaderMap) -> Response {
+    if !authorized(&worker, &headers) {
+        return unauthorized();
+    }
+    let region = worker.config.region.as_str();
+    let parked = match worker.parked.list(region).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list parked records");
+            return unavailable("the parked records cannot be read now; retry");
+        }
+    };
+    let unreplayed = parked.iter().filter(|p| p.replayed_at.is_none()).count();
+    let records: Vec<serde_json::Value> = parked
+        .iter()
+        .map(|p| {
+            json!({
+                "order_id": p.order_id,
+                "topic": p.position.topic,
+                "partition": p.position.partition,
+                "offset": p.position.offset,
+                "error_kind": p.error_kind,
+                "error": p.error,
+                "parked_at": p.parked_at,
+                "replayed_at": p.replayed_at,
+            })
+        })
+        .collect();
+    Json(json!({ "region": region, "unreplayed": unreplayed, "parked": records })).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct ReplayQuery {
+    order_id: Option<String>,
+}
+
+/// Re-runs the saga of every order with unreplayed parked records, or of `?order_id=` only.
+async fn replay_parked(
+    State(worker): State<Arc<Worker>>,
+    headers: HeaderMap,
+    query: Result<Query<ReplayQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if !authorized(&worker, &headers) {
+        return unauthorized();
+    }
+    let only = match query
+        .ok()
+        .and_then(|Query(q)| q.order_id)
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(text) => match text.parse::<uuid::Uuid>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "validation",
+                    format!("order_id {text:?} is not an order id"),
+                );
+            }
+        },
+    };
+    let replayed = match worker.replay(only, false).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "replay of parked records failed");
+            return unavailable("the parked records cannot be read or marked now; retry");
+        }
+    };
+    if let (Some(id), true) = (only, replayed.is_empty()) {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "not-parked",
+            format!("order {id} has no parked record waiting for a replay in this region"),
+        );
+    }
+    let failed = replayed.iter().filter(|r| !r.succeeded()).count();
+    Json(json!({
+        "region": worker.config.region,
+        "replayed": replayed.len() - failed,
+        "still_parked": failed,
+        "orders": replayed,
+    }))
+    .into_response()
 }

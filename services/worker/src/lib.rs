@@ -6,6 +6,7 @@ mod http;
 pub mod metrics;
 pub mod offsets;
 pub mod ownership;
+pub mod parking;
 pub mod payment;
 pub mod saga;
 
@@ -30,6 +31,8 @@ pub struct Worker {
     pub config: Config,
     pub processor: saga::Processor,
     pub dlq: FutureProducer,
+    /// The region's list of parked records (`parking`).
+    pub parked: orders_store::parked::ParkedRecords,
     pub metrics: metrics::Metrics,
     pub health: HealthChecks,
     pub shutdown: CancellationToken,
@@ -88,6 +91,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     );
     let worker = Arc::new(Worker {
         dlq: consumer::dead_letter_producer(&config.kafka).context("creating the dead-letter producer")?,
+        parked: orders_store::parked::ParkedRecords::new(session.clone()).await?,
         metrics,
         processor,
         health,
@@ -123,6 +127,7 @@ pub async fn run(app: App, listener: TcpListener) -> anyhow::Result<()> {
         Duration::from_secs(1),
         worker.shutdown.clone(),
     ));
+    tokio::spawn(worker.clone().run_parked_sweep(Duration::from_secs(15)));
     let consuming = tokio::spawn(consumer::run(worker.clone(), app.consumer));
     let shutdown = worker.shutdown.clone();
     axum::serve(listener, http::router(worker.clone()))

@@ -1,11 +1,17 @@
 //! The worker's metrics, named in one place.
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
     pub records: IntCounterVec,
     pub dead_lettered: IntCounter,
     pub placed_to_final: Histogram,
+    /// Records parked, by error kind (`transient`, `permanent`).
+    pub parked: IntCounterVec,
+    /// Parked records of this region not yet replayed, as of the last `worker:parked` check.
+    pub parked_unreplayed: IntGauge,
 }
 
 impl Metrics {
@@ -30,6 +36,23 @@ impl Metrics {
             .buckets(vec![0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
         )
         .expect("static metric");
+        let parked = IntCounterVec::new(
+            Opts::new(
+                "orders_worker_parked_total",
+                "Records parked (dead-lettered and listed), by error kind.",
+            ),
+            &["kind"],
+        )
+        .expect("static metric");
+        let parked_unreplayed = IntGauge::new(
+            "orders_worker_parked_records",
+            "Parked records of this region not yet replayed.",
+        )
+        .expect("static metric");
+        registry.register(Box::new(parked.clone())).expect("unique");
+        registry
+            .register(Box::new(parked_unreplayed.clone()))
+            .expect("unique");
         registry.register(Box::new(records.clone())).expect("unique");
         registry
             .register(Box::new(dead_lettered.clone()))
@@ -42,6 +65,8 @@ impl Metrics {
             records,
             dead_lettered,
             placed_to_final,
+            parked,
+            parked_unreplayed,
         }
     }
 

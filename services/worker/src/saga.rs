@@ -47,8 +47,15 @@ pub enum ProcessError {
 
 impl ProcessError {
     /// Whether retrying the same record later can succeed.
+    /// A stored event that cannot be read (`StoreError::Decode`) is permanent: every pass would
+    /// read it again.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, ProcessError::Payment(PaymentError::Permanent(_)))
+        match self {
+            ProcessError::Store(e) => e.is_transient(),
+            ProcessError::Journal(e) => e.is_transient(),
+            ProcessError::Payment(e) => !matches!(e, PaymentError::Permanent(_)),
+            ProcessError::Contended { .. } => true,
+        }
     }
 }
 

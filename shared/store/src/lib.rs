@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod open_orders;
 pub mod outbox;
 pub mod ownership;
+pub mod parked;
 pub mod reach;
 pub mod schema;
 pub mod session;
