@@ -19,8 +19,8 @@ use orders_store::events::Write;
 use orders_store::outbox::Outbox;
 use orders_store::{Appended, Durability, EventStore, StoreError};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use tracing::{debug, warn};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use tracing::{debug, error, warn};
 
 pub use relay::RelayStats;
 
@@ -120,7 +120,10 @@ pub enum CrashPoint {
 pub struct Journal {
     store: EventStore,
     outbox: Outbox,
-    producer: FutureProducer,
+    /// Replaced when librdkafka reports a fatal error (an idempotent producer that lost its
+    /// sequence, say): such a producer refuses every later record until it is recreated.
+    producer: std::sync::RwLock<FutureProducer>,
+    bootstrap: String,
     durability: Durability,
     crash: CrashPoint,
 }
@@ -136,17 +139,12 @@ impl Journal {
         let outbox = Outbox::new(session.clone(), region.as_str()).await?;
         let reach = orders_store::reach::Reach::default();
         let store = EventStore::new(session, region, reach).await?;
-        let producer: FutureProducer =
-            orders_log::producer_config(kafka_bootstrap)
-                .create()
-                .map_err(|source| JournalError::Producer {
-                    bootstrap: kafka_bootstrap.into(),
-                    source,
-                })?;
+        let producer = create_producer(kafka_bootstrap)?;
         Ok(Arc::new(Journal {
             store,
             outbox,
-            producer,
+            producer: std::sync::RwLock::new(producer),
+            bootstrap: kafka_bootstrap.into(),
             durability,
             crash,
         }))
@@ -279,12 +277,43 @@ impl Journal {
             .key(&key)
             .payload(json)
             .headers(headers);
-        match self.producer.send(record, Duration::from_secs(10)).await {
+        let producer = self.producer.read().expect("producer lock").clone();
+        match producer.send(record, Duration::from_secs(10)).await {
             Ok(_) => Ok(()),
             Err((error, _)) => {
                 warn!(%error, %order_id, %event_id, "publish failed; the relay will retry");
+                self.replace_if_fatal(&producer);
                 Err(error)
             }
         }
     }
+
+    /// Recreates the producer if librdkafka declared it unusable; the next publish uses the new one.
+    fn replace_if_fatal(&self, failed: &FutureProducer) {
+        let Some((code, reason)) = failed.client().fatal_error() else {
+            return;
+        };
+        match create_producer(&self.bootstrap) {
+            Ok(fresh) => {
+                let mut current = self.producer.write().expect("producer lock");
+                // Another publish may have replaced it already.
+                if current.client().fatal_error().is_some() {
+                    *current = fresh;
+                    error!(?code, reason, "kafka producer hit a fatal error; replaced it");
+                }
+            }
+            Err(e) => {
+                error!(error = %e, ?code, reason, "kafka producer hit a fatal error; cannot replace it yet")
+            }
+        }
+    }
+}
+
+fn create_producer(bootstrap: &str) -> Result<FutureProducer, JournalError> {
+    orders_log::producer_config(bootstrap)
+        .create()
+        .map_err(|source| JournalError::Producer {
+            bootstrap: bootstrap.into(),
+            source,
+        })
 }
