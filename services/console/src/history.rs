@@ -99,6 +99,8 @@ pub struct History {
     max_entries: usize,
     entries: VecDeque<Change>,
     last: BTreeMap<NodeKey, Node>,
+    /// Since when each node that is not green has been so (as far as this console saw).
+    not_green_since: BTreeMap<NodeKey, DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -115,6 +117,7 @@ impl History {
             max_entries,
             entries: VecDeque::new(),
             last: BTreeMap::new(),
+            not_green_since: BTreeMap::new(),
         }
     }
 
@@ -122,6 +125,13 @@ impl History {
     pub fn observe(&mut self, model: &HealthModel, at: DateTime<Utc>) -> Vec<Change> {
         let nodes = flatten(model);
         let found = changes(&self.last, &nodes, at);
+        self.not_green_since
+            .retain(|key, _| nodes.get(key).is_some_and(|n| n.color != Color::Green));
+        for (key, node) in &nodes {
+            if node.color != Color::Green {
+                self.not_green_since.entry(key.clone()).or_insert(at);
+            }
+        }
         self.last = nodes;
         for change in &found {
             if self.entries.len() >= self.max_entries {
@@ -131,6 +141,11 @@ impl History {
         }
         self.prune(at);
         found
+    }
+
+    /// Since when each node that is not green now has been so.
+    pub fn not_green_since(&self) -> &BTreeMap<NodeKey, DateTime<Utc>> {
+        &self.not_green_since
     }
 
     pub fn view(&mut self, now: DateTime<Utc>) -> HistoryView {

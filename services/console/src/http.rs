@@ -42,6 +42,8 @@ pub(crate) fn router(console: Arc<Console>) -> Router {
         .route("/api/health-model", get(health_model))
         .route("/api/series", get(series))
         .route("/api/history", get(history))
+        .route("/api/incidents", get(incidents))
+        .route("/api/launch", get(launch))
         .route("/api/regions/{region}/drain", post(drain))
         .route("/api/regions/{region}/undrain", post(undrain))
         .route("/metrics", get(metrics))
@@ -62,15 +64,32 @@ struct ModelView<'a> {
     model: &'a HealthModel,
     evaluated_at: DateTime<Utc>,
     flow_components: &'a BTreeMap<String, Vec<String>>,
+    /// The failing or warning leaves that explain the rest, worst first.
+    root_causes: &'a [crate::causes::RootCause],
+    /// Each inner node's own reason (`region:eu`, `flow:eu/place_order`, `component:eu/kafka`, `global`).
+    own_reasons: &'a BTreeMap<String, String>,
 }
 
 async fn health_model(State(console): State<Arc<Console>>) -> Response {
     let (model, evaluated_at) = console.model();
+    let (causes, own_reasons) = console.causes();
     no_store(Json(ModelView {
         model: &model,
         evaluated_at,
         flow_components: console.flows(),
+        root_causes: &causes,
+        own_reasons: &own_reasons,
     }))
+}
+
+async fn incidents(State(console): State<Arc<Console>>) -> Response {
+    let mut incidents = console.incidents.lock().unwrap_or_else(PoisonError::into_inner);
+    no_store(Json(incidents.view(Utc::now())))
+}
+
+async fn launch(State(console): State<Arc<Console>>) -> Response {
+    let launch = console.launch.lock().unwrap_or_else(PoisonError::into_inner);
+    no_store(Json(launch.view(Utc::now().timestamp_millis())))
 }
 
 async fn series(State(console): State<Arc<Console>>) -> Response {

@@ -1,8 +1,11 @@
 //! The operations console: `build` loads the health model and prepares the poller; `run` polls every
 //! region's services and serves the model, series, history, drain forwarding and the page until shutdown.
+pub mod causes;
 pub mod config;
 pub mod history;
 mod http;
+pub mod incidents;
+pub mod launch;
 mod poll;
 pub mod prom;
 pub mod ring;
@@ -19,8 +22,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use causes::RootCause;
 pub use config::{Config, Target};
 use history::History;
+use incidents::Incidents;
+use launch::LaunchStore;
 use series::{Reading, SeriesStore};
 
 /// How many state changes are kept at most, whatever the hour holds.
@@ -33,7 +39,9 @@ pub struct Console {
     client: reqwest::Client,
     latest: RwLock<Latest>,
     history: Mutex<History>,
+    incidents: Mutex<Incidents>,
     series: Mutex<SeriesStore>,
+    launch: Mutex<LaunchStore>,
     /// The previous scrape of each `(region, service)`, for counter deltas.
     readings: Mutex<HashMap<(String, String), (Instant, Reading)>>,
     /// Wakes the readiness poller at once, e.g. right after a drain.
@@ -43,6 +51,9 @@ pub struct Console {
 /// The newest evaluation and when it was made.
 struct Latest {
     model: Arc<HealthModel>,
+    /// The model read root causes first, and each inner node's own reason.
+    causes: Arc<Vec<RootCause>>,
+    own_reasons: Arc<BTreeMap<String, String>>,
     at: DateTime<Utc>,
     round: Option<Instant>,
 }
@@ -70,12 +81,17 @@ pub fn build(config: Config) -> anyhow::Result<App> {
         (target, not_yet)
     }));
     let model = evaluate(&model_config, &observations);
+    let own_reasons = causes::own_reasons(&model_config, &model);
     let console = Console {
         history: Mutex::new(History::new(config.history_window, MAX_HISTORY)),
+        incidents: Mutex::new(Incidents::new(config.history_window, MAX_HISTORY)),
         series: Mutex::new(SeriesStore::new(config.series_window, config.metrics_interval)),
+        launch: Mutex::new(LaunchStore::default()),
         readings: Mutex::new(HashMap::new()),
         latest: RwLock::new(Latest {
             model: Arc::new(model),
+            causes: Arc::new(Vec::new()),
+            own_reasons: Arc::new(own_reasons),
             at: Utc::now(),
             round: None,
         }),
@@ -123,6 +139,12 @@ impl Console {
         latest.round.map(|at| at.elapsed().as_secs_f64())
     }
 
+    /// The root causes and each inner node's own reason, from the same round as `model`.
+    pub fn causes(&self) -> (Arc<Vec<RootCause>>, Arc<BTreeMap<String, String>>) {
+        let latest = self.latest.read().unwrap_or_else(PoisonError::into_inner);
+        (latest.causes.clone(), latest.own_reasons.clone())
+    }
+
     pub fn flows(&self) -> &BTreeMap<String, Vec<String>> {
         &self.model_config.flows
     }
@@ -131,11 +153,22 @@ impl Console {
     fn observe(&self, observations: BTreeMap<String, BTreeMap<String, ServiceObservation>>) {
         let model = evaluate(&self.model_config, &observations);
         let now = Utc::now();
-        let changes = self
-            .history
+        let (changes, causes) = {
+            let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+            let changes = history.observe(&model, now);
+            let causes = causes::root_causes(
+                &self.model_config,
+                &model,
+                &observations,
+                history.not_green_since(),
+            );
+            (changes, causes)
+        };
+        self.incidents
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .observe(&model, now);
+            .observe(&causes, changes.len(), now);
+        let own_reasons = causes::own_reasons(&self.model_config, &model);
         for change in changes.iter().filter(|c| c.level <= history::Level::Region) {
             tracing::info!(
                 node = %change.node,
@@ -147,6 +180,8 @@ impl Console {
         }
         *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Latest {
             model: Arc::new(model),
+            causes: Arc::new(causes),
+            own_reasons: Arc::new(own_reasons),
             at: now,
             round: Some(Instant::now()),
         };

@@ -11,7 +11,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use crate::series::{self, Reading};
-use crate::{Console, Target, observations_of, prom};
+use crate::{Console, Target, launch, observations_of, prom};
 
 /// A metrics page is larger than a readiness answer and nothing waits on it.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -98,20 +98,46 @@ async fn metrics_round(console: &Console) {
     for region in &regions {
         let mut deltas = Vec::new();
         let mut readings = Vec::new();
+        let mut launch_pairs = Vec::new();
         for (target, reading) in scraped.iter().filter(|(t, _)| t.region == *region) {
             // A service that did not answer keeps its last scrape: the next delta spans the gap.
             let Some(reading) = reading else { continue };
             let key = (target.region.clone(), target.service.clone());
-            if let Some((then, before)) = previous.get(&key)
+            let before = previous.get(&key);
+            if let Some((then, before)) = before
                 && let Some(delta) = series::delta(before, reading, now.duration_since(*then).as_secs_f64())
             {
                 deltas.push(delta);
             }
+            launch_pairs.push((
+                before.map(|(_, r)| r.launch.clone()),
+                reading.launch.clone(),
+                before.map_or(0.0, |(then, _)| now.duration_since(*then).as_secs_f64()),
+            ));
             previous.insert(key, (now, reading.clone()));
             readings.push(reading);
         }
         let traffic = series::combine(&deltas);
         store.record_region(region, &regions, at_ms, traffic.as_ref(), &readings);
+        let pairs: Vec<launch::Pair> = launch_pairs
+            .iter()
+            .map(|(previous, current, seconds)| launch::Pair {
+                previous: previous.as_ref(),
+                current,
+                seconds: *seconds,
+            })
+            .collect();
+        let figures = launch::region_launch(&pairs);
+        store.record_launch(region, at_ms, &figures);
+        let mut allotments = std::collections::BTreeMap::new();
+        for (_, current, _) in &launch_pairs {
+            allotments.extend(current.allotments.iter().map(|(k, v)| (k.clone(), *v)));
+        }
+        console
+            .launch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(region, at_ms, figures, &allotments);
     }
 }
 

@@ -25,10 +25,16 @@ pub enum Kind {
     OutboxBacklog,
     DeadLetterRate,
     DeadLettered,
+    AcceptedRate,
+    ShedRate,
+    RateLimitedRate,
+    InFlight,
+    OutcomeP50,
+    OutcomeP99,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 16] = [
         Kind::PlacementRate,
         Kind::ErrorRate,
         Kind::LatencyP50,
@@ -39,6 +45,12 @@ impl Kind {
         Kind::OutboxBacklog,
         Kind::DeadLetterRate,
         Kind::DeadLettered,
+        Kind::AcceptedRate,
+        Kind::ShedRate,
+        Kind::RateLimitedRate,
+        Kind::InFlight,
+        Kind::OutcomeP50,
+        Kind::OutcomeP99,
     ];
 
     pub fn title(self) -> &'static str {
@@ -53,6 +65,12 @@ impl Kind {
             Kind::OutboxBacklog => "Outbox backlog",
             Kind::DeadLetterRate => "Dead-letter rate",
             Kind::DeadLettered => "Dead-lettered records (total)",
+            Kind::AcceptedRate => "Placements accepted",
+            Kind::ShedRate => "Shed (503 overloaded)",
+            Kind::RateLimitedRate => "Rate-limited (429)",
+            Kind::InFlight => "In flight against the limit",
+            Kind::OutcomeP50 => "Placement to outcome p50",
+            Kind::OutcomeP99 => "Placement to outcome p99",
         }
     }
 
@@ -65,6 +83,9 @@ impl Kind {
             Kind::OutboxBacklog => "events",
             Kind::DeadLetterRate => "per_minute",
             Kind::DeadLettered => "records",
+            Kind::AcceptedRate | Kind::ShedRate | Kind::RateLimitedRate => "per_second",
+            Kind::InFlight => "requests",
+            Kind::OutcomeP50 | Kind::OutcomeP99 => "s",
         }
     }
 
@@ -107,11 +128,16 @@ pub struct Reading {
     pub latency: Vec<(f64, f64)>,
     pub dead_lettered: Option<f64>,
     pub observed: Vec<Observed>,
+    /// What the launch panel reads from the same scrape.
+    pub launch: crate::launch::Scrape,
 }
 
 impl Reading {
     pub fn from_samples(samples: &[Sample]) -> Self {
-        let mut reading = Reading::default();
+        let mut reading = Reading {
+            launch: crate::launch::Scrape::from_samples(samples),
+            ..Reading::default()
+        };
         for sample in samples {
             match sample.name.as_str() {
                 "orders_http_requests_total" => {
@@ -377,6 +403,26 @@ impl SeriesStore {
         let dead: Vec<f64> = readings.iter().filter_map(|r| r.dead_lettered).collect();
         if !dead.is_empty() {
             self.record(Kind::DeadLettered, region, at_ms, dead.iter().sum());
+        }
+    }
+
+    /// Records a region's launch figures: rates, in flight (and its limit as a line of its own),
+    /// placement-to-outcome percentiles.
+    pub fn record_launch(&mut self, region: &str, at_ms: i64, launch: &crate::launch::RegionLaunch) {
+        let limit = format!("{region} limit");
+        let values = [
+            (Kind::AcceptedRate, region, launch.accepted_per_second),
+            (Kind::ShedRate, region, launch.shed_per_second),
+            (Kind::RateLimitedRate, region, launch.rate_limited_per_second),
+            (Kind::InFlight, region, launch.in_flight),
+            (Kind::InFlight, limit.as_str(), launch.in_flight_limit),
+            (Kind::OutcomeP50, region, launch.outcome_p50),
+            (Kind::OutcomeP99, region, launch.outcome_p99),
+        ];
+        for (kind, line, value) in values {
+            if let Some(value) = value {
+                self.record(kind, line, at_ms, value);
+            }
         }
     }
 
