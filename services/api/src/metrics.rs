@@ -6,7 +6,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -18,6 +18,8 @@ pub struct Metrics {
     pub refused: IntCounterVec,
     pub in_flight: IntGauge,
     pub in_flight_limit: IntGauge,
+    /// Units left of each SKU in this region's allotment, as last read (the console's launch panel).
+    pub allotment_available: IntGaugeVec,
 }
 
 impl Metrics {
@@ -69,6 +71,14 @@ impl Metrics {
             "Requests allowed in flight at once; beyond it requests are shed with 503.",
         )
         .expect("static metric");
+        let allotment_available = IntGaugeVec::new(
+            Opts::new(
+                "orders_allotment_available",
+                "Units of a SKU left in this region's allotment, as the API last read them.",
+            ),
+            &["sku"],
+        )
+        .expect("static metric");
         for reason in ["overloaded", "rate_limited"] {
             refused.with_label_values(&[reason]);
         }
@@ -79,6 +89,7 @@ impl Metrics {
             Box::new(refused.clone()),
             Box::new(in_flight.clone()),
             Box::new(in_flight_limit.clone()),
+            Box::new(allotment_available.clone()),
         ] {
             registry.register(m).expect("unique metric names");
         }
@@ -90,6 +101,14 @@ impl Metrics {
             refused,
             in_flight,
             in_flight_limit,
+            allotment_available,
+        }
+    }
+
+    /// Sets the allotment gauges from the API's current view of them.
+    pub fn record_allotments(&self, available: &std::collections::HashMap<String, i64>) {
+        for (sku, units) in available {
+            self.allotment_available.with_label_values(&[sku]).set(*units);
         }
     }
 

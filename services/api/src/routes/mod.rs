@@ -60,6 +60,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 async fn metrics(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
 ) -> impl axum::response::IntoResponse {
+    state.metrics.record_allotments(&state.allotments.snapshot());
     let mut body = state.metrics.render();
     body.push_str(&orders_health::export::prometheus_lines(&state.health.report()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
