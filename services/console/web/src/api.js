@@ -9,6 +9,8 @@ async function getJson(path) {
 export const healthModel = () => getJson('/api/health-model');
 export const series = () => getJson('/api/series');
 export const history = () => getJson('/api/history');
+export const incidents = () => getJson('/api/incidents');
+export const launch = () => getJson('/api/launch');
 
 /**
  * Drains or undrains a region. The token goes only into this request's Authorization header;

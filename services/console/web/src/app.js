@@ -1,13 +1,19 @@
-// The console page: polls the console's API and draws the global status, one card per region with
-// its health tree and drain buttons, live charts, dead-letter counts and the history of changes.
+// The console page: polls the console's API and draws the global status, the root causes, one card
+// per region with its health tree and drain buttons, the launch panel, the incidents, live charts,
+// dead-letter counts and the history of changes.
 import * as api from './api.js';
+import { drawCauses } from './causes.js';
 import { Charts } from './charts.js';
 import { clock, dot, h } from './dom.js';
+import { drawIncidents } from './incidents.js';
+import { drawLaunch } from './launch.js';
 import { regionReason, regionTree } from './tree.js';
 
 const MODEL_EVERY_MS = 2000;
 const SERIES_EVERY_MS = 5000;
 const HISTORY_EVERY_MS = 5000;
+/** The series the launch panel charts; the others go under Live. */
+const LAUNCH_SERIES = new Set(['accepted_rate', 'shed_rate', 'rate_limited_rate', 'in_flight', 'outcome_p50', 'outcome_p99']);
 
 const cards = new Map();
 let lastModelAt = null;
@@ -59,17 +65,21 @@ function regionCard(name) {
 }
 
 function drawModel(model) {
+  const ownReasons = model.own_reasons ?? {};
+  const causes = model.root_causes ?? [];
   const global = document.getElementById('global');
   setColor(global, model.global.color);
   global.querySelector('.dot').className = `dot ${model.global.color}`;
   document.getElementById('global-text').textContent = `Global: ${model.global.color}`;
-  document.getElementById('global-reason').textContent = (model.global.reasons ?? []).join('; ');
+  document.getElementById('global-reason').textContent = ownReasons.global ?? '';
+  drawCauses(document.getElementById('causes'), causes, new Date(model.evaluated_at));
   for (const [name, region] of Object.entries(model.regions)) {
     const card = regionCard(name);
     setColor(card.root, region.color);
     card.badge.replaceChildren(dot(region.color), region.color);
-    card.reason.textContent = regionReason(region);
-    card.tree.replaceChildren(regionTree(region, model.flow_components ?? {}));
+    card.reason.textContent = regionReason(name, region, ownReasons, causes);
+    const open = card.tree.querySelector('details.checks')?.open ?? false;
+    card.tree.replaceChildren(regionTree(name, region, model.flow_components ?? {}, ownReasons, open));
   }
 }
 
@@ -109,7 +119,8 @@ async function act(region, action) {
   refreshModel();
 }
 
-const charts = new Charts(document.getElementById('charts'));
+const charts = new Charts(document.getElementById('charts'), (key) => !LAUNCH_SERIES.has(key));
+const launchCharts = new Charts(document.getElementById('launch-charts'), (key) => LAUNCH_SERIES.has(key));
 
 function drawDeadLetters(view) {
   const find = (key) => view.series.find((s) => s.key === key)?.lines ?? {};
@@ -136,6 +147,7 @@ async function refreshSeries() {
   try {
     const view = await api.series();
     charts.update(view);
+    launchCharts.update(view);
     drawDeadLetters(view);
   } catch (error) {
     showConnection(error.message);
@@ -154,6 +166,22 @@ function describeChange(change) {
     h('span', { class: 'transition' }, dot(change.from), from, ' → ', dot(change.to), to),
     change.reasons?.length ? h('span', { class: 'reason' }, change.reasons.join('; ')) : null,
   );
+}
+
+async function refreshLaunch() {
+  try {
+    drawLaunch(document.getElementById('launch'), await api.launch());
+  } catch (error) {
+    showConnection(error.message);
+  }
+}
+
+async function refreshIncidents() {
+  try {
+    drawIncidents(document.getElementById('incidents'), await api.incidents());
+  } catch (error) {
+    showConnection(error.message);
+  }
 }
 
 async function refreshHistory() {
@@ -175,3 +203,5 @@ function every(ms, task) {
 every(MODEL_EVERY_MS, refreshModel);
 every(SERIES_EVERY_MS, refreshSeries);
 every(HISTORY_EVERY_MS, refreshHistory);
+every(MODEL_EVERY_MS, refreshIncidents);
+every(SERIES_EVERY_MS, refreshLaunch);

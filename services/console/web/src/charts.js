@@ -13,12 +13,13 @@ const UNITS = {
   ms: { label: 'ms', scale: (v) => v * 1000, digits: 1 },
   events: { label: 'events', scale: (v) => v, digits: 0 },
   per_minute: { label: '/min', scale: (v) => v, digits: 2 },
+  requests: { label: 'requests', scale: (v) => v, digits: 0 },
   records: { label: 'records', scale: (v) => v, digits: 0 },
 };
 
 /** Latency reads better in milliseconds. */
 function unitOf(series) {
-  if (series.key.startsWith('latency_')) return UNITS.ms;
+  if (series.key.startsWith('latency_') || series.key.startsWith('outcome_')) return UNITS.ms;
   return UNITS[series.unit] ?? { label: series.unit, scale: (v) => v, digits: 2 };
 }
 
@@ -43,8 +44,10 @@ export function align(lines, scale) {
 }
 
 export class Charts {
-  constructor(container) {
+  /** `accept(key)` picks the series this set of charts draws. */
+  constructor(container, accept = () => true) {
     this.container = container;
+    this.accept = accept;
     this.charts = new Map();
     this.range = [0, 1];
     window.addEventListener('resize', () => {
@@ -58,7 +61,7 @@ export class Charts {
 
   update(view) {
     this.range = [(view.now - view.window_seconds * 1000) / 1000, view.now / 1000];
-    for (const series of view.series) this.draw(series);
+    for (const series of view.series) if (this.accept(series.key)) this.draw(series);
   }
 
   draw(series) {
