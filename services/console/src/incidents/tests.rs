@@ -111,7 +111,15 @@ fn causes_in_two_regions_are_two_incidents_and_a_flapping_check_reopens_its_own(
     timeline.observe(&[], 0, at(2));
     timeline.observe(std::slice::from_ref(&eu), 0, at(7));
 
-    let view = timeline.view(at(8));
+    // a lateness showing in eu moments after its dependency came back belongs to the same outage
+    timeline.observe(&[], 0, at(9));
+    let lag = cause("eu", "worker:consumerLag", &["worker/worker:consumerLag"], None);
+    timeline.observe(std::slice::from_ref(&lag), 0, at(11));
+    timeline.observe(std::slice::from_ref(&eu), 0, at(13));
+
+    let view = timeline.view(at(14));
+    let eu_incident = view.incidents.iter().find(|i| i.incident.region == "eu").unwrap();
+    assert_eq!(eu_incident.incident.causes, ["eu kafka", "eu worker:consumerLag"]);
     let seen: Vec<(&str, bool)> = view
         .incidents
         .iter()
