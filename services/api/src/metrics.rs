@@ -5,12 +5,11 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use orders_telemetry::MetricsRegistry;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
 pub struct Metrics {
-    registry: Registry,
+    registry: MetricsRegistry,
     pub requests: IntCounterVec,
     pub duration: HistogramVec,
     pub orders_placed: IntCounterVec,
@@ -24,8 +23,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(region: &str) -> Self {
-        let registry = Registry::new_custom(None, Some([("region".to_string(), region.to_string())].into()))
-            .expect("static registry");
+        let registry = MetricsRegistry::for_region(region);
         let requests = IntCounterVec::new(
             Opts::new(
                 "orders_http_requests_total",
@@ -114,11 +112,7 @@ impl Metrics {
 
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .expect("text encoding");
-        String::from_utf8(buf).expect("utf-8 exposition")
+        self.registry.render()
     }
 }
 

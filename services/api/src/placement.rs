@@ -16,7 +16,7 @@ use orders_domain::{
 };
 use orders_journal::{Journal, JournalError};
 use orders_store::customers::{CustomerOrder, Customers};
-use orders_store::idempotency::{Idempotency, KeyRecord, Scope};
+use orders_store::idempotency::{ClaimRequest, Idempotency, KeyRecord, Scope};
 use orders_store::open_orders::OpenOrders;
 use orders_store::reach::Reach;
 use orders_store::{Appended, Durability, StoreError};
@@ -56,17 +56,7 @@ pub trait Orders {
 #[allow(async_fn_in_trait)]
 pub trait Claims {
     /// Writes this request's claim of the key.
-    #[allow(clippy::too_many_arguments)]
-    async fn claim(
-        &self,
-        scope: Scope,
-        client: &str,
-        key: &str,
-        claimant: Uuid,
-        fingerprint: &str,
-        order_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    async fn claim(&self, scope: Scope, request: &ClaimRequest<'_>) -> Result<(), StoreError>;
     /// Every claim of the key, as far as `scope` reaches.
     async fn records(&self, scope: Scope, client: &str, key: &str) -> Result<Vec<KeyRecord>, StoreError>;
     /// Gives this request's claim up.
@@ -118,17 +108,8 @@ impl Orders for Store<'_> {
 }
 
 impl Claims for Idempotency {
-    async fn claim(
-        &self,
-        scope: Scope,
-        client: &str,
-        key: &str,
-        claimant: Uuid,
-        fingerprint: &str,
-        order_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        Idempotency::claim(self, scope, client, key, claimant, fingerprint, order_id, now).await
+    async fn claim(&self, scope: Scope, request: &ClaimRequest<'_>) -> Result<(), StoreError> {
+        Idempotency::claim(self, scope, request).await
     }
 
     async fn records(&self, scope: Scope, client: &str, key: &str) -> Result<Vec<KeyRecord>, StoreError> {
@@ -242,9 +223,15 @@ impl<O: Orders, C: Claims, A: SoldOut> Placement<'_, O, C, A> {
         }
 
         let now = Utc::now();
-        let claimant = Uuid::new_v4();
-        self.claim(&client, &key, &fingerprint, order_id, claimant, now)
-            .await?;
+        self.claim(&ClaimRequest {
+            client: &client,
+            key: &key,
+            claimant: Uuid::new_v4(),
+            fingerprint: &fingerprint,
+            order_id,
+            now,
+        })
+        .await?;
 
         let event = OrderEvent::OrderPlaced {
             customer_id: request.customer_id,
@@ -298,24 +285,22 @@ impl<O: Orders, C: Claims, A: SoldOut> Placement<'_, O, C, A> {
     /// they reach this datacenter: two regions can both place the same key within the replication
     /// lag, and the fold then keeps the first placement
     /// (docs/decisions/0004-idempotency-across-regions.md).
-    async fn claim(
-        &self,
-        client: &str,
-        key: &str,
-        fingerprint: &str,
-        order_id: Uuid,
-        claimant: Uuid,
-        now: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<(), ApiError> {
+        let ClaimRequest {
+            client,
+            key,
+            claimant,
+            fingerprint,
+            order_id,
+            now,
+        } = *request;
         let reach = self.orders.reach();
         let mut scope = match self.orders.durability() == Durability::Global && reach.is_global_possible() {
             true => Scope::Everywhere,
             false => Scope::Local,
         };
         let claims = self.claims;
-        let claimed = claims
-            .claim(scope, client, key, claimant, fingerprint, order_id, now)
-            .await;
+        let claimed = claims.claim(scope, request).await;
         let records = match claimed {
             Ok(()) => claims.records(scope, client, key).await,
             Err(e) => Err(e),
@@ -326,9 +311,7 @@ impl<O: Orders, C: Claims, A: SoldOut> Placement<'_, O, C, A> {
                 // The other datacenters did not answer in time: claim as far as reaches now.
                 reach.declare_unreachable(format!("idempotency claim: {error}"));
                 scope = Scope::Local;
-                claims
-                    .claim(scope, client, key, claimant, fingerprint, order_id, now)
-                    .await?;
+                claims.claim(scope, request).await?;
                 claims.records(scope, client, key).await?
             }
             Err(error) => return Err(error.into()),

@@ -20,7 +20,7 @@ use orders_domain::{LineItem, Money, OrderEvent, Region, ShippingAddress, next_e
 use orders_journal::{HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_ORIGIN_REGION};
 use orders_store::customers::{CustomerOrder, Customers};
 use orders_store::events::Write;
-use orders_store::idempotency::{Idempotency, Scope};
+use orders_store::idempotency::{ClaimRequest, Idempotency, Scope};
 use orders_store::open_orders::OpenOrders;
 use orders_store::outbox::Outbox;
 use orders_store::{Appended, Durability, EventStore, StoreConfig};
@@ -128,7 +128,17 @@ impl RawBackend {
         };
         let claimant = Uuid::new_v4();
         self.idempotency
-            .claim(scope, CLIENT_ID, &key_text, claimant, &fingerprint, order_id, now)
+            .claim(
+                scope,
+                &ClaimRequest {
+                    client: CLIENT_ID,
+                    key: &key_text,
+                    claimant,
+                    fingerprint: &fingerprint,
+                    order_id,
+                    now,
+                },
+            )
             .await
             .map_err(cql("idempotency claim"))?;
         let claims = self

@@ -1,10 +1,9 @@
 //! The worker's metrics, named in one place.
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
-};
+use orders_telemetry::MetricsRegistry;
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
 
 pub struct Metrics {
-    registry: Registry,
+    registry: MetricsRegistry,
     pub records: IntCounterVec,
     pub dead_lettered: IntCounter,
     pub placed_to_final: Histogram,
@@ -16,8 +15,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(region: &str) -> Self {
-        let registry = Registry::new_custom(None, Some([("region".to_string(), region.to_string())].into()))
-            .expect("static registry");
+        let registry = MetricsRegistry::for_region(region);
         let records = IntCounterVec::new(
             Opts::new("orders_worker_records_total", "Records handled, by outcome."),
             &["outcome"],
@@ -71,10 +69,6 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .expect("text encoding");
-        String::from_utf8(buf).expect("utf-8 exposition")
+        self.registry.render()
     }
 }

@@ -16,6 +16,17 @@ use uuid::Uuid;
 use crate::{StoreError, prepare};
 
 /// One request's claim of a key.
+/// One request's claim of an idempotency key: what it writes in its own row.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest<'a> {
+    pub client: &'a str,
+    pub key: &'a str,
+    pub claimant: Uuid,
+    pub fingerprint: &'a str,
+    pub order_id: Uuid,
+    pub now: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     pub region: String,
@@ -90,17 +101,7 @@ impl Idempotency {
     }
 
     /// Writes this request's claim of the key.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn claim(
-        &self,
-        scope: Scope,
-        client: &str,
-        key: &str,
-        claimant: Uuid,
-        fingerprint: &str,
-        order_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    pub async fn claim(&self, scope: Scope, request: &ClaimRequest<'_>) -> Result<(), StoreError> {
         let mut statement = self.claim.clone();
         statement.set_consistency(scope.write());
         if scope == Scope::Everywhere {
@@ -109,7 +110,15 @@ impl Idempotency {
         self.session
             .execute_unpaged(
                 &statement,
-                (client, key, &self.region, claimant, fingerprint, order_id, now),
+                (
+                    request.client,
+                    request.key,
+                    &self.region,
+                    request.claimant,
+                    request.fingerprint,
+                    request.order_id,
+                    request.now,
+                ),
             )
             .await
             .map_err(|e| StoreError::query("idempotency claim", e))?;

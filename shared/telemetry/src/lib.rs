@@ -1,4 +1,7 @@
-//! Logging set-up and signal handling every service binary starts with.
+//! Logging set-up, signal handling and the metrics registry every service binary starts with.
+mod metrics;
+
+pub use metrics::MetricsRegistry;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;

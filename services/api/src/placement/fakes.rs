@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use orders_domain::{EventEnvelope, OrderStream};
 use orders_journal::JournalError;
 use orders_store::customers::CustomerOrder;
-use orders_store::idempotency::{KeyRecord, Scope};
+use orders_store::idempotency::{ClaimRequest, KeyRecord, Scope};
 use orders_store::reach::Reach;
 use orders_store::{Appended, Durability, StoreError};
 use uuid::Uuid;
@@ -220,16 +220,15 @@ impl FakeClaims {
 }
 
 impl Claims for FakeClaims {
-    async fn claim(
-        &self,
-        scope: Scope,
-        client: &str,
-        key: &str,
-        claimant: Uuid,
-        fingerprint: &str,
-        order_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn claim(&self, scope: Scope, request: &ClaimRequest<'_>) -> Result<(), StoreError> {
+        let ClaimRequest {
+            client,
+            key,
+            claimant,
+            fingerprint,
+            order_id,
+            now,
+        } = *request;
         self.reach(scope)?;
         let mut rows = self.rows.lock().unwrap();
         // The row's key is (client, key, region, claimant): claiming again overwrites it.
