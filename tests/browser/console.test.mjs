@@ -1,12 +1,14 @@
 // Browser tests of the operations console, in Debian's headless Chromium, against the running stack.
 //
 // Starts its own console (the built binary, on a free port) so it depends on no console started
-// elsewhere. Plain node, no test framework: `node console.test.mjs` runs the page and drain tests;
-// `node console.test.mjs --drill-kill` runs only the region-kill drill (it SIGKILLs region eu
-// through ./dev and heals it afterwards). Screenshots and the console's log go to artifacts/.
+// elsewhere. Plain node, no test framework: `node console.test.mjs` runs the page, drain and launch
+// tests; `node console.test.mjs --drill-kill` runs only the kill drills (it SIGKILLs eu's Kafka, then
+// all of region eu, through ./dev and heals each afterwards). Screenshots and the consoles' logs go
+// to artifacts/; the first screen with eu's Kafka down is artifacts/console-eu-kafka-down.png.
 import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +30,8 @@ const CHROMIUM_ARGS = [
 ];
 /** Time for the stack to settle into green before a test starts (others may have just poked it). */
 const SETTLE_MS = 60_000;
+/** The first screen the incident view must fit. */
+const FIRST_SCREEN = { width: 1400, height: 900 };
 
 // ------------------------------------------------------------------ the stack, as files describe it
 
@@ -39,8 +43,14 @@ function regions() {
     .map((line) => line.trim())
     .filter((line) => line && !line.startsWith('#'))
     .map((line) => {
-      const [name, , , apiPort, workerPort] = line.split(/\s+/);
-      return { name, api: `http://127.0.0.1:${apiPort}`, worker: `http://127.0.0.1:${workerPort}` };
+      const [name, kafka, cassandra, apiPort, workerPort] = line.split(/\s+/);
+      return {
+        name,
+        kafka,
+        cassandra: `${cassandra}:9042`,
+        api: `http://127.0.0.1:${apiPort}`,
+        worker: `http://127.0.0.1:${workerPort}`,
+      };
     });
 }
 
@@ -50,14 +60,16 @@ function consoleTargets() {
     .join(';');
 }
 
-function opsToken() {
+function credential(name) {
   const file = join(ROOT, '.dev/credentials.env');
   const line = readFileSync(file, 'utf8')
     .split('\n')
-    .find((l) => l.startsWith('OPS_TOKEN='));
-  if (!line) throw new Error(`no OPS_TOKEN in ${file}`);
-  return line.slice('OPS_TOKEN='.length).trim();
+    .find((l) => l.startsWith(`${name}=`));
+  if (!line) throw new Error(`no ${name} in ${file}`);
+  return line.slice(name.length + 1).trim();
 }
+
+const opsToken = () => credential('OPS_TOKEN');
 
 // ------------------------------------------------------------------ helpers
 
@@ -92,20 +104,21 @@ function freePort() {
   });
 }
 
-async function startConsole() {
+/** `extraTargets` (`region=service@url`) are polled too, e.g. an extra API a test started. */
+async function startConsole(extraTargets = '', logName = 'console.log') {
   const binary = join(BIN_DIR, 'orders-console');
   if (!existsSync(binary)) throw new Error(`no console binary at ${binary} (cargo build -p orders-console)`);
   const web = join(ROOT, 'services/console/web/dist');
   if (!existsSync(join(web, 'index.html'))) throw new Error(`the page is not built in ${web} (npm run build)`);
   const port = Number(process.env.CONSOLE_TEST_PORT ?? (await freePort()));
   const url = `http://127.0.0.1:${port}`;
-  const log = createWriteStream(join(ARTIFACTS, 'console.log'));
+  const log = createWriteStream(join(ARTIFACTS, logName));
   const child = spawn(binary, [], {
     cwd: ROOT,
     env: {
       ...process.env,
       ORDERS_LISTEN: `127.0.0.1:${port}`,
-      ORDERS_CONSOLE_TARGETS: consoleTargets(),
+      ORDERS_CONSOLE_TARGETS: extraTargets ? `${consoleTargets()};${extraTargets}` : consoleTargets(),
       ORDERS_HEALTH_MODEL: join(ROOT, 'deploy/health-model.yaml'),
       ORDERS_CONSOLE_WEB: web,
       NO_COLOR: '1',
@@ -183,6 +196,96 @@ async function undrainDirectly(regionName, token) {
   }
 }
 
+/** A second API of a region with its own limits, pointed at the running Cassandra and Kafka. */
+async function startExtraApi(regionName, env) {
+  const region = regions().find((r) => r.name === regionName);
+  const binary = join(BIN_DIR, 'orders-api');
+  if (!existsSync(binary)) throw new Error(`no API binary at ${binary}`);
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const log = createWriteStream(join(ARTIFACTS, 'extra-api.log'));
+  const child = spawn(binary, [], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ORDERS_REGION: region.name,
+      ORDERS_LISTEN: `127.0.0.1:${port}`,
+      ORDERS_CASSANDRA: region.cassandra,
+      ORDERS_KAFKA: region.kafka,
+      NO_COLOR: '1',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  let exited = null;
+  child.on('exit', (code, signal) => (exited = signal ?? code));
+  const stop = async () => {
+    if (exited !== null) return;
+    child.kill('SIGTERM');
+    for (let i = 0; i < 50 && exited === null; i++) await sleep(100);
+    if (exited === null) child.kill('SIGKILL');
+  };
+  try {
+    await waitFor('the extra API to be ready', 60_000, async () => {
+      if (exited !== null) throw new Error(`the extra API exited (${exited}); see artifacts/extra-api.log`);
+      return (await fetch(`${url}/health/ready`)).ok;
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url, stop };
+}
+
+/** Places `count` orders at once; counts the answers by status. */
+async function burst(base, count, statuses) {
+  const key = credential('API_KEY');
+  const order = () =>
+    fetch(`${base}/v1/orders`, {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${key}`,
+        'Idempotency-Key': randomUUID(),
+        'Content-Type': 'application/json',
+      },
+      body: JSON.stringify({
+        customer_id: randomUUID(),
+        items: [{ sku: 'MUG-LOGO', quantity: 1 }],
+        shipping_address: { name: 'Ada', line1: '1 Main St', city: 'Berlin', postal_code: '10115', country: 'DE' },
+      }),
+    }).then(
+      (response) => String(response.status),
+      () => 'error',
+    );
+  for (const status of await Promise.all(Array.from({ length: count }, order))) {
+    statuses[status] = (statuses[status] ?? 0) + 1;
+  }
+}
+
+/** Fails unless the element's box lies inside the first screen, with nothing to scroll to. */
+async function onFirstScreen(page, testid) {
+  const box = await page.getByTestId(testid).boundingBox();
+  if (!box) throw new Error(`${testid} is not drawn`);
+  const bottom = box.y + box.height;
+  const scrolled = await page.evaluate(() => window.scrollY);
+  if (scrolled !== 0 || bottom > FIRST_SCREEN.height || box.x + box.width > FIRST_SCREEN.width) {
+    throw new Error(
+      `${testid} does not fit the first ${FIRST_SCREEN.width}x${FIRST_SCREEN.height} screen: ` +
+        `bottom at ${Math.round(bottom)} px, right at ${Math.round(box.x + box.width)} px, scrolled ${scrolled}`,
+    );
+  }
+  return Math.round(bottom);
+}
+
+/** Visible text only: closed <details> do not count. */
+const visibleText = (page) => page.evaluate(() => document.body.innerText);
+
+function occurrences(text, part) {
+  return text.split(part).length - 1;
+}
+
 // ------------------------------------------------------------------ tests
 
 async function theConsoleShowsEveryRegionGreenUnderAGreenGlobalStatus({ page, url }) {
@@ -197,10 +300,20 @@ async function theConsoleShowsEveryRegionGreenUnderAGreenGlobalStatus({ page, ur
     }
   }
   if ((await page.getByTestId('history').count()) !== 1) throw new Error('no history list');
+  if ((await page.getByTestId('incidents').count()) !== 1) throw new Error('no incident timeline');
   await waitAllGreen(page, SETTLE_MS);
+  await page.setViewportSize(FIRST_SCREEN);
+  await waitFor('the root causes to say there is none', 10_000, async () => (await page.getByTestId('no-root-cause').count()) === 1);
+  for (const { name } of regions()) {
+    const bottom = await onFirstScreen(page, `region-${name}`);
+    console.log(`    region ${name} ends at ${bottom} px of ${FIRST_SCREEN.height}`);
+    await waitFor(`the launch panel to show ${name}`, 15_000, async () => (await page.getByTestId(`launch-${name}-shed`).count()) === 1);
+  }
+  if ((await page.getByTestId('launch-skus').count()) !== 1) throw new Error('no allotment table in the launch panel');
   // Charts fill after two scrapes (5 s apart): wait for the placement chart to exist, then shoot.
   await waitFor('the first chart', 15_000, async () => (await page.locator('.chart .uplot').count()) > 0);
   await page.screenshot({ path: join(ARTIFACTS, 'console-green.png'), fullPage: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'console-green-first-screen.png') });
   const html = await page.content();
   if (html.includes(opsToken())) throw new Error('the operator token appears in the page');
   if (errors.length) throw new Error(`the page threw: ${errors.join('; ')}`);
@@ -234,6 +347,113 @@ async function drainingARegionTurnsItYellowForDrainingAndUndrainingTurnsItGreen(
   }
 }
 
+async function theLaunchPanelShowsShedAndRateLimitedCountsRisingDuringAnOverload({ page }) {
+  // An extra eu API that admits one request at a time and 20 per second per client: a burst of 60
+  // placements is rate-limited (429) past the first 20, and most of those 20 find no free slot (503).
+  const api = await startExtraApi('eu', {
+    ORDERS_MAX_IN_FLIGHT: '1',
+    ORDERS_QUEUE_WAIT_MS: '0',
+    ORDERS_RATE_LIMIT: '20/s,20',
+    ORDERS_OPS_TOKEN: opsToken(),
+  });
+  let launchConsole = null;
+  try {
+    launchConsole = await startConsole(`eu=api-launch@${api.url}`, 'console-launch.log');
+    await page.setViewportSize(FIRST_SCREEN);
+    await page.goto(launchConsole.url);
+    const figure = (what) => page.getByTestId(`launch-eu-${what}`);
+    await waitFor('the launch panel to show eu', 20_000, async () => (await figure('shed').count()) === 1);
+    const totals = async () => ({
+      shed: Number(await figure('shed').getAttribute('data-total')),
+      rateLimited: Number(await figure('rate-limited').getAttribute('data-total')),
+    });
+    const before = await totals();
+    const statuses = {};
+    let lastBurst = 0;
+    const seen = await waitFor('shed and rate-limited totals rising on the launch panel', 60_000, async () => {
+      if (Date.now() - lastBurst > 3000) {
+        await burst(api.url, 60, statuses);
+        lastBurst = Date.now();
+      }
+      const now = await totals();
+      return { ok: now.shed > before.shed && now.rateLimited > before.rateLimited, before, now, statuses };
+    });
+    console.log(`    launch panel eu: shed ${before.shed} → ${seen.now.shed}, rate-limited ${before.rateLimited} → ${seen.now.rateLimited}; answers ${JSON.stringify(statuses)}`);
+    if (!(statuses['429'] > 0 && statuses['503'] > 0)) throw new Error(`the burst was not refused both ways: ${JSON.stringify(statuses)}`);
+    // The per-second figures and charts follow one scrape later.
+    await waitFor('a shed rate above zero on the panel', 15_000, async () => {
+      const text = await figure('shed').locator('.figure-value').textContent();
+      return { ok: Number(text) > 0, text };
+    });
+    await page.getByTestId('launch-panel').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(ARTIFACTS, 'console-launch.png') });
+  } finally {
+    if (launchConsole) await launchConsole.stop();
+    await api.stop();
+  }
+}
+
+async function killingEuKafkaNamesItAsTheOneRootCauseAndItsHealClosesTheIncident({ page, url }) {
+  const dev = join(HERE, '../../dev');
+  await page.setViewportSize(FIRST_SCREEN);
+  await page.goto(url);
+  await waitAllGreen(page, SETTLE_MS);
+  const firstCause = () => page.getByTestId('root-cause').first();
+  let killedAt;
+  try {
+    execFileSync(dev, ['kill', 'eu-kafka'], { stdio: 'inherit', cwd: ROOT });
+    killedAt = Date.now();
+    const named = await waitFor('the first root cause to be eu kafka within 5 s of the kill', 5_000, async () => {
+      if ((await page.getByTestId('root-cause').count()) === 0) return { ok: false, causes: 'none' };
+      const label = (await firstCause().getByTestId('root-cause-label').textContent()).trim();
+      return { ok: label === 'eu kafka', label };
+    });
+    console.log(`    root cause ${named.label} after ${((Date.now() - killedAt) / 1000).toFixed(1)} s`);
+    // Let every check and the other region's replication notice, then judge the whole first screen.
+    await sleep(6_000);
+    const labels = await page.getByTestId('root-cause-label').allTextContents();
+    if (labels[0].trim() !== 'eu kafka') throw new Error(`the first root cause is now ${labels[0]}: ${labels.join(' | ')}`);
+    const summary = (await firstCause().getByTestId('root-cause-summary').textContent()).trim();
+    // The summary is "services: reason"; the reason is the cause's text, which only the cause line shows.
+    const reason = summary.slice(summary.indexOf(': ') + 2);
+    const text = await visibleText(page);
+    const times = occurrences(text, reason);
+    if (times !== 1) throw new Error(`the cause's text appears ${times} times on the page, not once: ${reason}`);
+    await onFirstScreen(page, 'root-causes');
+    for (const { name } of regions()) {
+      const bottom = await onFirstScreen(page, `region-${name}`);
+      console.log(`    region ${name} ends at ${bottom} px of ${FIRST_SCREEN.height}`);
+    }
+    const eu = await regionOnPage(page, 'eu');
+    if (eu.color !== 'red' || !/cause: kafka/.test(eu.reason)) throw new Error(`eu is ${eu.color}: ${eu.reason}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'console-eu-kafka-down.png') });
+    console.log('    first screen with eu kafka down: tests/browser/artifacts/console-eu-kafka-down.png');
+  } finally {
+    execFileSync(dev, ['region', 'heal', 'eu'], { stdio: 'inherit', cwd: ROOT, timeout: 400_000 });
+  }
+  await waitAllGreen(page, 180_000);
+  const incidents = page.getByTestId('incident');
+  const closed = await waitFor('the eu kafka incident to close with its duration', 30_000, async () => {
+    const all = await incidents.evaluateAll((items) =>
+      items.map((li) => ({
+        causes: li.dataset.causes,
+        open: li.dataset.open === 'true',
+        seconds: Number(li.dataset.duration),
+        start: li.querySelector('time')?.getAttribute('datetime'),
+        shown: li.querySelector('[data-testid=incident-duration]')?.textContent,
+      })),
+    );
+    const ours = all.filter((i) => i.causes.split(', ').includes('eu kafka') && Date.parse(i.start) >= killedAt - 10_000);
+    return { ok: ours.length === 1 && !ours[0].open && ours[0].seconds > 0 && ours[0].shown, ours, all };
+  });
+  const incident = closed.ours[0];
+  console.log(`    incident ${incident.causes}: ${incident.shown}`);
+  const opened = closed.all.filter((i) => Date.parse(i.start) >= killedAt - 10_000);
+  if (opened.length !== 1) throw new Error(`one Kafka kill opened ${opened.length} incidents: ${JSON.stringify(opened)}`);
+  await page.getByTestId('incidents').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(ARTIFACTS, 'console-eu-kafka-healed.png') });
+}
+
 async function killingRegionEuTurnsItRedAndHealingTurnsItGreen({ page, url }) {
   const dev = join(HERE, '../../dev');
   await page.goto(url);
@@ -259,9 +479,17 @@ async function killingRegionEuTurnsItRedAndHealingTurnsItGreen({ page, url }) {
 
 async function main() {
   mkdirSync(ARTIFACTS, { recursive: true });
-  const tests = process.argv.includes('--drill-kill')
-    ? [killingRegionEuTurnsItRedAndHealingTurnsItGreen]
-    : [theConsoleShowsEveryRegionGreenUnderAGreenGlobalStatus, drainingARegionTurnsItYellowForDrainingAndUndrainingTurnsItGreen];
+  let tests = process.argv.includes('--drill-kill')
+    ? [killingEuKafkaNamesItAsTheOneRootCauseAndItsHealClosesTheIncident, killingRegionEuTurnsItRedAndHealingTurnsItGreen]
+    : [
+        theConsoleShowsEveryRegionGreenUnderAGreenGlobalStatus,
+        drainingARegionTurnsItYellowForDrainingAndUndrainingTurnsItGreen,
+        theLaunchPanelShowsShedAndRateLimitedCountsRisingDuringAnOverload,
+      ];
+  // --only name,name runs the tests whose names start with one of these (e.g. the non-destructive ones).
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1].split(',') : null;
+  if (only) tests = tests.filter((t) => only.some((prefix) => t.name.startsWith(prefix)));
+  if (tests.length === 0) throw new Error('no test selected');
   const consoleProcess = await startConsole();
   const browser = await launchBrowser();
   let passed = 0;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the console's browser tests in Debian's headless Chromium against the running stack.
 # Usage: tests/browser/run.sh [--drill-kill]
-#   (no flag)     page and drain tests
-#   --drill-kill  only the region-kill drill: ./dev region kill eu, wait for red, heal, wait for green
+#   (no flag)     page, drain and launch-panel tests
+#   --drill-kill  only the kill drills: ./dev kill eu-kafka (root cause named, incident closed after
+#                 heal), then ./dev region kill eu; each heals with ./dev region heal eu
 # ORDERS_BIN_DIR: where the orders-console binary is (default target/debug, relative to the repo root).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

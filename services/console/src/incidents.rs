@@ -5,8 +5,8 @@
 //! A round's cause joins the open incident that already has it, else the open incident of its
 //! region (a region losing Kafka and then its API is one outage), else an open incident that has
 //! seen one of its leaves (a lateness that outlives the dependency that caused it), else an
-//! incident of the same cause or region that closed moments ago (a flapping check, a backlog that
-//! shows once the dependency is back). Otherwise it opens one.
+//! incident of the same cause, region or leaves that closed moments ago (a flapping check, a backlog
+//! that shows once the dependency is back). Otherwise it opens one.
 //! An incident none of whose causes is seen in a round closes at that round.
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::causes::RootCause;
 
 /// A cause that comes back this soon after its incident closed reopens it.
-const REOPEN_WITHIN: chrono::Duration = chrono::Duration::seconds(10);
+const REOPEN_WITHIN: chrono::Duration = chrono::Duration::seconds(30);
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Incident {
@@ -130,7 +130,9 @@ impl Incidents {
             .or_else(|| position(&|i| leaves_of(cause).any(|leaf| i.leaves.contains(&leaf))))
             .or_else(|| {
                 self.entries.iter().rposition(|i| {
-                    let related = i.keys.contains(&cause.key) || i.region == cause.region;
+                    let related = i.keys.contains(&cause.key)
+                        || i.region == cause.region
+                        || leaves_of(cause).any(|leaf| i.leaves.contains(&leaf));
                     related && i.end.is_some_and(|end| at - end <= REOPEN_WITHIN)
                 })
             })
