@@ -140,6 +140,15 @@ async fn with_every_service_up_the_model_is_green_globally_and_lists_every_regio
     );
     let history = get_json(&format!("{}/api/history", console.url)).await;
     assert!(history["changes"].is_array());
+    assert_eq!(
+        model["root_causes"],
+        serde_json::json!([]),
+        "a green model has no root cause"
+    );
+    let incidents = get_json(&format!("{}/api/incidents", console.url)).await;
+    assert!(incidents["incidents"].is_array(), "{incidents}");
+    let launch = get_json(&format!("{}/api/launch", console.url)).await;
+    assert!(launch["skus"].is_array(), "{launch}");
 }
 
 #[tokio::test]
@@ -152,6 +161,16 @@ async fn a_region_that_does_not_answer_is_red_as_unreachable_while_the_others_st
     .await;
     let reasons = model["regions"]["xx"]["reasons"].to_string();
     assert!(reasons.contains("unreachable"), "{reasons}");
+    // The root cause names it once, unreachable; the region's own reason counts, never repeats.
+    let causes = model["root_causes"].as_array().unwrap();
+    let xx: Vec<&Value> = causes.iter().filter(|c| c["region"] == "xx").collect();
+    assert_eq!(xx.len(), 1, "{causes:?}");
+    assert_eq!(
+        (xx[0]["label"].as_str(), xx[0]["state"].as_str()),
+        (Some("xx api"), Some("unreachable"))
+    );
+    let own = model["own_reasons"]["region:xx"].as_str().unwrap_or("");
+    assert!(own.contains("red") && !own.contains("unreachable"), "{own}");
     assert_eq!(model["global"]["color"], "yellow", "{}", model["global"]);
 }
 
