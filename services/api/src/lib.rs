@@ -16,13 +16,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use orders_domain::Money;
-use orders_health::{HealthChecks, ServiceInfo};
+use orders_health::HealthChecks;
 use orders_journal::Journal;
+use orders_store::StoreError;
 use orders_store::catalog::CatalogItem;
 use orders_store::customers::Customers;
 use orders_store::idempotency::Idempotency;
 use orders_store::open_orders::OpenOrders;
-use orders_store::{StoreConfig, StoreError};
 use scylla::client::session::Session;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -83,27 +83,16 @@ pub struct App {
 
 /// Connects to the region's datacenter and Kafka and prepares everything; fails fast with the reason.
 pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> {
-    let store = StoreConfig::new(config.cassandra.clone(), config.region.as_str());
-    let session = orders_store::connect(&store)
-        .await
-        .context("connecting to the database")?;
-    let journal = Journal::new(
-        session.clone(),
-        config.region.clone(),
-        &config.kafka,
-        config.durability,
-        config.crash_point,
-    )
-    .await
-    .context("preparing the journal")?;
-    let health = HealthChecks::new(
-        ServiceInfo {
-            service_id: format!("api-{}", config.region),
-            version: Some(env!("CARGO_PKG_VERSION").to_string()),
-            description: Some("orders api".into()),
-        },
-        shutdown,
-    );
+    let service = orders_startup::Service {
+        name: "api",
+        description: "orders api",
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let orders_startup::Foundation {
+        session,
+        journal,
+        health,
+    } = orders_startup::start(service, &config, config.durability, config.crash_point, shutdown).await?;
     let thresholds = orders_checks::Thresholds::load().map_err(anyhow::Error::msg)?;
     orders_checks::kafka(&health, &config.kafka)?;
     orders_checks::cassandra(&health, session.clone(), config.region.as_str())?;

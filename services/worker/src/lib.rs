@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use orders_health::{HealthChecks, ServiceInfo};
-use orders_journal::{CrashPoint, Journal};
+use orders_health::HealthChecks;
+use orders_journal::CrashPoint;
+use orders_store::StoreError;
 use orders_store::open_orders::OpenOrders;
 use orders_store::ownership::Ownership;
 use orders_store::stock::Stock;
-use orders_store::{StoreConfig, StoreError};
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::producer::FutureProducer;
 use tokio::net::TcpListener;
@@ -45,21 +45,25 @@ pub struct App {
 
 /// Connects to the region's datacenter, Kafka and the payment provider; loads ownership.
 pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> {
-    let store = StoreConfig::new(config.cassandra.clone(), config.region.as_str());
-    let session = orders_store::connect(&store)
-        .await
-        .context("connecting to the database")?;
+    let service = orders_startup::Service {
+        name: "worker",
+        description: "orders worker",
+        version: env!("CARGO_PKG_VERSION"),
+    };
     // In global durability the worker's events are in every datacenter before it moves on, so a
     // region taking over sees what was done; a dead datacenter degrades it to local as for the API.
-    let journal = Journal::new(
-        session.clone(),
-        config.region.clone(),
-        &config.kafka,
+    let orders_startup::Foundation {
+        session,
+        journal,
+        health,
+    } = orders_startup::start(
+        service,
+        &config,
         config.durability,
         CrashPoint::Never,
+        shutdown.clone(),
     )
-    .await
-    .context("preparing the journal")?;
+    .await?;
     let owners = ownership::Owners::load(
         Ownership::new(session.clone(), config.region.as_str()).await?,
         config.regions.clone(),
@@ -81,14 +85,6 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let consumer: StreamConsumer = orders_log::consumer_config(&config.kafka, &config.group())
         .create()
         .context("creating the kafka consumer")?;
-    let health = HealthChecks::new(
-        ServiceInfo {
-            service_id: format!("worker-{}", config.region),
-            version: Some(env!("CARGO_PKG_VERSION").to_string()),
-            description: Some("orders worker".into()),
-        },
-        shutdown.clone(),
-    );
     let worker = Arc::new(Worker {
         dlq: consumer::dead_letter_producer(&config.kafka).context("creating the dead-letter producer")?,
         parked: orders_store::parked::ParkedRecords::new(session.clone()).await?,
