@@ -278,6 +278,14 @@ async fn poison_records_are_dead_lettered_and_their_partition_keeps_flowing() {
         counted.is_some(),
         "{DEAD_LETTERED} did not grow by 2 from {dead_before}"
     );
+    // Parked records stay listed (worker:parked yellow) until replayed: replaying the confirmed
+    // order changes nothing and leaves the region green for the tests after this one.
+    let (status, _, replayed) = orders_tests::parking::ParkingWorker::of(&eu)
+        .await
+        .replay(Some(order_id), true)
+        .await;
+    assert_eq!(status, 200, "replay of the poison's order: {replayed}");
+    assert_eq!(replayed["orders"][0]["outcome"], "done", "{replayed}");
 }
 
 /// Places an eu order, waits for the real worker to confirm it; returns it with its events.
