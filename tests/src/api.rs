@@ -83,13 +83,7 @@ pub struct ApiClient {
 impl ApiClient {
     pub fn new(region_name: &str) -> Self {
         let region = region(region_name);
-        let api_key = credentials()
-            .remove("API_KEY")
-            .expect("API_KEY in .dev/credentials.env: run ./dev up");
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .build()
-            .expect("http client");
+        let (api_key, http) = storefront();
         ApiClient {
             base: region.api_url(),
             region,
@@ -209,6 +203,19 @@ impl ApiClient {
         let request = self.anonymous(Method::GET, "/health/live");
         self.send("/health/live", request).await
     }
+}
+
+/// The dev storefront's API key (`./dev up` writes it to .dev/credentials.env) and an HTTP client
+/// with the timeout every test client uses.
+pub fn storefront() -> (String, reqwest::Client) {
+    let api_key = credentials()
+        .remove("API_KEY")
+        .expect("API_KEY in .dev/credentials.env: run ./dev up");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("http client");
+    (api_key, http)
 }
 
 /// A fresh Idempotency-Key.

@@ -2,6 +2,7 @@
 //! `./dev` for drills. Tests run against the stack `./dev test` brings up; a missing stack is a
 //! failure that says what is missing, never a skip.
 pub mod api;
+pub mod extra;
 pub mod health;
 pub mod kafka;
 pub mod parking;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{Region, credentials, eventually, region, regions, session};
+use crate::{Region, eventually, region, regions, session};
 
 /// How long an order may take to reach a final state, or an effect to become visible.
 pub const FINAL_WAIT: Duration = Duration::from_secs(30);
@@ -31,13 +31,7 @@ pub struct Orders {
 
 impl Orders {
     pub fn new(region_name: &str) -> Self {
-        let api_key = credentials()
-            .remove("API_KEY")
-            .expect("API_KEY in .dev/credentials.env: run ./dev up");
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .build()
-            .expect("http client");
+        let (api_key, http) = crate::api::storefront();
         Orders {
             region: region_name.to_string(),
             base: region(region_name).api_url(),

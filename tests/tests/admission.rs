@@ -2,12 +2,12 @@
 //! limits and pointed at the running Cassandra and Kafka, refuse what they cannot serve at once
 //! (429 over a client's rate, 503 over the in-flight bound), with Retry-After and the RateLimit
 //! fields, write nothing for what they refuse, and stay ready while they shed.
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use orders_domain::order_id_for;
 use orders_tests::api::{ApiClient, CLIENT_ID, Reply, fresh_key, sample_order};
-use orders_tests::{eventually, region, repo_root};
+use orders_tests::{eventually, region};
 use uuid::Uuid;
 
 /// A second eu API with its own environment; killed when dropped.
@@ -18,24 +18,7 @@ struct ExtraApi {
 
 impl ExtraApi {
     async fn start(port: u16, env: &[(&str, &str)]) -> ExtraApi {
-        let eu = region("eu");
-        let bin = std::env::var("ORDERS_BIN_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|_| repo_root().join("target/debug"))
-            .join("orders-api");
-        assert!(
-            bin.exists(),
-            "{} is missing: build the workspace (./dev up builds it)",
-            bin.display()
-        );
-        let mut command = Command::new(&bin);
-        command
-            .env("ORDERS_REGION", &eu.name)
-            .env("ORDERS_LISTEN", format!("127.0.0.1:{port}"))
-            .env("ORDERS_CASSANDRA", eu.cql_contact())
-            .env("ORDERS_KAFKA", &eu.kafka)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        let mut command = orders_tests::extra::api_command(&region("eu"), port);
         for (name, value) in env {
             command.env(name, value);
         }

@@ -511,17 +511,12 @@ async fn a_stopped_worker_shows_growing_lag_that_turns_stop_and_agrees_with_the_
 #[ignore = "drill: ./dev test runs it after the other tests"]
 async fn a_second_worker_joining_and_leaving_the_group_rebalances_without_loss_or_doubling() {
     let eu = region("eu");
-    let bin = std::env::var("ORDERS_BIN_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| orders_tests::repo_root().join("target/debug"))
-        .join("orders-worker");
     let token = orders_tests::credentials()
         .remove("OPS_TOKEN")
         .expect("OPS_TOKEN");
     SlowPayments::set(50).await;
     let _restore = SlowPayments;
-    let mut second = std::process::Command::new(&bin)
-        .env("ORDERS_REGION", &eu.name)
+    let mut second = orders_tests::extra::service_command("orders-worker", &eu, "127.0.0.1:19181")
         .env(
             "ORDERS_REGIONS",
             orders_tests::regions()
@@ -530,12 +525,7 @@ async fn a_second_worker_joining_and_leaving_the_group_rebalances_without_loss_o
                 .collect::<Vec<_>>()
                 .join(","),
         )
-        .env("ORDERS_LISTEN", "127.0.0.1:19181")
-        .env("ORDERS_CASSANDRA", eu.cql_contact())
-        .env("ORDERS_KAFKA", &eu.kafka)
         .env("ORDERS_OPS_TOKEN", token)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start a second eu worker");
     // Orders arrive while the group rebalances onto two members, and again when one leaves.

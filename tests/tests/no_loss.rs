@@ -1,34 +1,18 @@
 //! No dual-write loss: an API that dies between the database write and the Kafka produce loses
 //! nothing. A second eu API runs with the crash point `after_append`, so it aborts right after the
 //! `OrderPlaced` is in the store; the region's relay must still publish the event to Kafka.
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use orders_tests::api::{ApiClient, fresh_key, sample_order};
-use orders_tests::{eventually, kafka, region, repo_root};
+use orders_tests::{eventually, kafka, region};
 use uuid::Uuid;
 
 #[tokio::test]
 async fn an_api_killed_between_the_append_and_the_produce_loses_no_event() {
     let eu = region("eu");
-    let bin = std::env::var("ORDERS_BIN_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("target/debug"))
-        .join("orders-api");
-    assert!(
-        bin.exists(),
-        "{} is missing: build the workspace (./dev up builds it)",
-        bin.display()
-    );
     let port = 18_181;
-    let mut crashing = Command::new(&bin)
-        .env("ORDERS_REGION", &eu.name)
-        .env("ORDERS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("ORDERS_CASSANDRA", eu.cql_contact())
-        .env("ORDERS_KAFKA", &eu.kafka)
+    let mut crashing = orders_tests::extra::api_command(&eu, port)
         .env("ORDERS_CRASH_POINT", "after_append")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("start a second eu api");
     let http = reqwest::Client::new();
