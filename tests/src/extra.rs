@@ -2,8 +2,9 @@
 //! pointed at the running stack's Cassandra and Kafka, listening where the test says.
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use crate::{Region, repo_root};
+use crate::{Region, eventually, repo_root};
 
 /// The built binary `name` (`orders-api`, `orders-worker`) in `ORDERS_BIN_DIR` (`./dev test` sets
 /// it to the stack's build), else in target/debug. Panics when it is missing.
@@ -32,6 +33,17 @@ pub fn service_command(name: &str, region: &Region, listen: &str) -> Command {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     command
+}
+
+/// Whether the service at `base` answers `/health/live` within 30 s.
+pub async fn comes_up(base: &str) -> bool {
+    let (http, live) = (reqwest::Client::new(), format!("{base}/health/live"));
+    let up = eventually(Duration::from_secs(30), || async {
+        let response = http.get(&live).send().await.ok()?;
+        response.status().is_success().then_some(())
+    })
+    .await;
+    up.is_some()
 }
 
 /// Another orders API of `region` on 127.0.0.1:`port`.

@@ -15,21 +15,9 @@ async fn an_api_killed_between_the_append_and_the_produce_loses_no_event() {
         .env("ORDERS_CRASH_POINT", "after_append")
         .spawn()
         .expect("start a second eu api");
+    let up = orders_tests::extra::comes_up(&format!("http://127.0.0.1:{port}")).await;
+    assert!(up, "the crashing api never came up");
     let http = reqwest::Client::new();
-    let live = format!("http://127.0.0.1:{port}/health/live");
-    let up = eventually(Duration::from_secs(30), || {
-        let (http, live) = (http.clone(), live.clone());
-        async move {
-            http.get(&live)
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        }
-    })
-    .await;
-    assert!(up.is_some(), "the crashing api never came up");
 
     let before = kafka::end_offsets(&eu.kafka, orders_log::ORDERS_TOPIC);
     let key = fresh_key();

@@ -83,16 +83,10 @@ pub struct App {
 
 /// Connects to the region's datacenter and Kafka and prepares everything; fails fast with the reason.
 pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> {
-    let service = orders_startup::Service {
-        name: "api",
-        description: "orders api",
-        version: env!("CARGO_PKG_VERSION"),
-    };
-    let orders_startup::Foundation {
-        session,
-        journal,
-        health,
-    } = orders_startup::start(service, &config, config.durability, config.crash_point, shutdown).await?;
+    let service = orders_startup::Service::new("api", "orders api", env!("CARGO_PKG_VERSION"));
+    let started =
+        orders_startup::start(service, &config, config.durability, config.crash_point, shutdown).await?;
+    let (session, journal, health) = (started.session, started.journal, started.health);
     let thresholds = orders_checks::Thresholds::load().map_err(anyhow::Error::msg)?;
     orders_checks::kafka(&health, &config.kafka)?;
     orders_checks::cassandra(&health, session.clone(), config.region.as_str())?;

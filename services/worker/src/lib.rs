@@ -45,18 +45,10 @@ pub struct App {
 
 /// Connects to the region's datacenter, Kafka and the payment provider; loads ownership.
 pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<App> {
-    let service = orders_startup::Service {
-        name: "worker",
-        description: "orders worker",
-        version: env!("CARGO_PKG_VERSION"),
-    };
+    let service = orders_startup::Service::new("worker", "orders worker", env!("CARGO_PKG_VERSION"));
     // In global durability the worker's events are in every datacenter before it moves on, so a
     // region taking over sees what was done; a dead datacenter degrades it to local as for the API.
-    let orders_startup::Foundation {
-        session,
-        journal,
-        health,
-    } = orders_startup::start(
+    let started = orders_startup::start(
         service,
         &config,
         config.durability,
@@ -64,6 +56,7 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         shutdown.clone(),
     )
     .await?;
+    let (session, journal, health) = (started.session, started.journal, started.health);
     let owners = ownership::Owners::load(
         Ownership::new(session.clone(), config.region.as_str()).await?,
         config.regions.clone(),

@@ -18,6 +18,16 @@ pub struct Service {
     pub version: &'static str,
 }
 
+impl Service {
+    pub const fn new(name: &'static str, description: &'static str, version: &'static str) -> Self {
+        Service {
+            name,
+            description,
+            version,
+        }
+    }
+}
+
 /// What a service has once it started: the session, the journal and the (still empty) checks.
 pub struct Foundation {
     pub session: Arc<Session>,
@@ -88,11 +98,7 @@ mod tests {
             cassandra: "127.0.0.1:1".into(),
             kafka: "127.0.0.1:1".into(),
         };
-        let service = Service {
-            name: "api",
-            description: "orders api",
-            version: "0.0.0",
-        };
+        let service = Service::new("api", "orders api", "0.0.0");
         let outcome = start(
             service,
             &config,
