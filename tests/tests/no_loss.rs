@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use orders_tests::api::{ApiClient, fresh_key, sample_order};
-use orders_tests::{eventually, kafka, region};
+use orders_tests::{kafka, region};
 use uuid::Uuid;
 
 #[tokio::test]
