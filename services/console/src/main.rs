@@ -1,16 +1,12 @@
 //! The operations console binary: configuration from the environment, then `orders_console::run`.
 use anyhow::Context;
-use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    orders_telemetry::init();
     let config = orders_console::Config::from_env().context("reading configuration")?;
-    let listener = tokio::net::TcpListener::bind(&config.listen)
+    let (listener, shutdown) = orders_telemetry::start(&config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    let shutdown = CancellationToken::new();
-    tokio::spawn(orders_telemetry::shutdown_on_signal(shutdown.clone()));
     let app = orders_console::build(config).context("starting the console")?;
     orders_console::run(app, listener, shutdown).await
 }

@@ -15,6 +15,16 @@ pub fn init() {
         .init();
 }
 
+/// What every service binary does once its configuration is read: logging set up, its listener
+/// bound, and a shutdown token that SIGTERM or Ctrl-C cancels.
+pub async fn start(listen: &str) -> std::io::Result<(tokio::net::TcpListener, CancellationToken)> {
+    init();
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(shutdown_on_signal(shutdown.clone()));
+    Ok((listener, shutdown))
+}
+
 /// Cancels `shutdown` on SIGTERM or Ctrl-C; a second signal exits at once.
 pub async fn shutdown_on_signal(shutdown: CancellationToken) {
     let Ok(mut term) = signal(SignalKind::terminate()) else {
