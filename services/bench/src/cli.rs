@@ -304,6 +304,10 @@ pub enum Scenario {
     ApiEu,
     /// ./dev kill eu-worker
     WorkerEu,
+    /// ./dev pause eu-cassandra (SIGSTOP: a hung node keeps its sockets open); heal: ./dev resume eu-cassandra
+    PauseCassandraEu,
+    /// ./dev pause eu-kafka (SIGSTOP); heal: ./dev resume eu-kafka
+    PauseKafkaEu,
 }
 
 impl Scenario {
@@ -315,6 +319,8 @@ impl Scenario {
             Scenario::Mirrormaker => "mirrormaker",
             Scenario::ApiEu => "api-eu",
             Scenario::WorkerEu => "worker-eu",
+            Scenario::PauseCassandraEu => "pause-cassandra-eu",
+            Scenario::PauseKafkaEu => "pause-kafka-eu",
         }
     }
 
@@ -327,19 +333,30 @@ impl Scenario {
             Scenario::Mirrormaker => vec![vec!["kill", "mirrormaker"]],
             Scenario::ApiEu => vec![vec!["kill", "eu-api"]],
             Scenario::WorkerEu => vec![vec!["kill", "eu-worker"]],
+            Scenario::PauseCassandraEu => vec![vec!["pause", "eu-cassandra"]],
+            Scenario::PauseKafkaEu => vec![vec!["pause", "eu-kafka"]],
         }
     }
 
     /// The datacenter the fault leaves unreachable, if any: what it acknowledged must still be
     /// visible in the others while it is down.
     pub fn dead_datacenter(self) -> Option<&'static str> {
-        matches!(self, Scenario::RegionEu | Scenario::CassandraEu).then_some("eu")
+        matches!(
+            self,
+            Scenario::RegionEu | Scenario::CassandraEu | Scenario::PauseCassandraEu
+        )
+        .then_some("eu")
     }
 
-    /// The `./dev` invocations that heal it: `region heal eu` restarts whatever of eu is down,
-    /// MirrorMaker 2 included.
+    /// The `./dev` invocations that heal it: a paused process is resumed, then `region heal eu`
+    /// restarts whatever of eu is down, MirrorMaker 2 included, and waits until it serves.
     pub fn heal(self) -> Vec<Vec<&'static str>> {
-        let mut out = vec![vec!["region", "heal", "eu"]];
+        let mut out = match self {
+            Scenario::PauseCassandraEu => vec![vec!["resume", "eu-cassandra"]],
+            Scenario::PauseKafkaEu => vec![vec!["resume", "eu-kafka"]],
+            _ => vec![],
+        };
+        out.push(vec!["region", "heal", "eu"]);
         if self == Scenario::RegionEu {
             out.push(vec!["handback", "eu", "--by", "us"]);
         }
