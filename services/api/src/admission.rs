@@ -7,7 +7,7 @@
 //! same key is safe.
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::IntGauge;
-use tokio::sync::Notify;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::AppState;
 use crate::auth::Client;
@@ -171,129 +171,40 @@ impl RateLimiter {
     }
 }
 
-/// The in-flight bound, adapted to the latency requests get (the gradient rule of Netflix's
-/// concurrency-limits). While recent latency stays near the long-run latency and the bound is in
-/// use, it grows by about its square root; when recent latency climbs (the database queues, a GC
-/// pause, the other datacenter slows) it shrinks in proportion, so the excess of a spike is shed
-/// at once instead of queueing behind a stall. An idle bound (less than half in use) says nothing
-/// about capacity and stays where it is. Pure: the caller feeds it samples.
-#[derive(Debug, Clone)]
-pub struct AdaptiveLimit {
-    min: f64,
-    max: f64,
-    limit: f64,
-    /// Latency averaged over about the last 600 requests, in seconds.
-    long: Option<f64>,
-    /// Latency averaged over about the last 10 requests, in seconds.
-    short: Option<f64>,
-}
-
-/// Recent latency may be this much above the long-run latency before the bound shrinks.
-const TOLERANCE: f64 = 1.5;
-
-impl AdaptiveLimit {
-    /// A bound between `min(4, max)` and `max`, starting at `min(8, max)`.
-    pub fn new(max: usize) -> Self {
-        let max = max.max(1) as f64;
-        AdaptiveLimit {
-            min: max.min(4.0),
-            max,
-            limit: max.min(8.0),
-            long: None,
-            short: None,
-        }
-    }
-
-    pub fn current(&self) -> usize {
-        self.limit.floor() as usize
-    }
-
-    /// One request finished after `latency`, with `in_flight` requests admitted when it started;
-    /// returns the new bound.
-    pub fn on_sample(&mut self, latency: Duration, in_flight: usize) -> usize {
-        let rtt = latency.as_secs_f64().max(1e-6);
-        let long = ewma(self.long, rtt, 1.0 / 600.0);
-        let short = ewma(self.short, rtt, 1.0 / 10.0);
-        (self.long, self.short) = (Some(long), Some(short));
-        if (in_flight as f64) < self.limit / 2.0 {
-            return self.current();
-        }
-        let gradient = (TOLERANCE * long / short).clamp(0.5, 1.0);
-        let target = self.limit * gradient + self.limit.sqrt();
-        self.limit = (self.limit * 0.8 + target * 0.2).clamp(self.min, self.max);
-        self.current()
-    }
-}
-
-fn ewma(average: Option<f64>, sample: f64, weight: f64) -> f64 {
-    average.map_or(sample, |a| a + (sample - a) * weight)
-}
-
-/// At most the adaptive bound of requests doing database work at once; a request finding none
-/// free waits at most `wait`, then is shed.
+/// At most `limit` requests doing database work at once; a request finding none free waits at most
+/// `wait`, then is shed.
 #[derive(Debug)]
 pub struct InFlight {
-    shared: Arc<Shared>,
+    permits: Arc<Semaphore>,
+    limit: usize,
     wait: Duration,
     shed: AtomicU64,
 }
 
-#[derive(Debug)]
-struct Shared {
-    admitted: AtomicUsize,
-    bound: AtomicUsize,
-    limit: Mutex<AdaptiveLimit>,
-    freed: Notify,
-    /// `orders_admission_in_flight_limit`, kept equal to the bound.
-    limit_gauge: IntGauge,
-}
-
-/// A request admitted past the in-flight bound: holds its slot until dropped, then reports its
-/// latency to the bound.
+/// A request admitted past the in-flight bound: holds its slot until dropped.
 pub struct Admitted {
-    shared: Arc<Shared>,
-    started: Instant,
-    in_flight_at_start: usize,
+    _permit: OwnedSemaphorePermit,
     gauge: IntGauge,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
         self.gauge.dec();
-        let bound = self
-            .shared
-            .limit
-            .lock()
-            .expect("in-flight bound lock")
-            .on_sample(self.started.elapsed(), self.in_flight_at_start);
-        self.shared.bound.store(bound, Ordering::Relaxed);
-        self.shared.limit_gauge.set(bound as i64);
-        self.shared.admitted.fetch_sub(1, Ordering::AcqRel);
-        self.shared.freed.notify_one();
     }
 }
 
 impl InFlight {
-    /// `max` is the ceiling of the adaptive bound (`ORDERS_MAX_IN_FLIGHT`).
-    pub fn new(max: usize, wait: Duration, limit_gauge: IntGauge) -> Self {
-        let limit = AdaptiveLimit::new(max);
-        limit_gauge.set(limit.current() as i64);
+    pub fn new(limit: usize, wait: Duration) -> Self {
         InFlight {
-            shared: Arc::new(Shared {
-                admitted: AtomicUsize::new(0),
-                bound: AtomicUsize::new(limit.current()),
-                limit: Mutex::new(limit),
-                freed: Notify::new(),
-                limit_gauge,
-            }),
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
             wait,
             shed: AtomicU64::new(0),
         }
     }
 
-    /// The bound as it stands.
     pub fn limit(&self) -> usize {
-        self.shared.bound.load(Ordering::Relaxed)
+        self.limit
     }
 
     /// Requests shed since start.
@@ -301,41 +212,30 @@ impl InFlight {
         self.shed.load(Ordering::Relaxed)
     }
 
-    /// A slot, or `None` once `wait` passed without one (counted as shed): the short wait smooths
-    /// a burst without letting a queue build up.
+    /// A slot, or `None` once `wait` passed without one (counted as shed). The semaphore is fair,
+    /// so the short wait smooths a burst without letting a queue build up.
     pub async fn enter(&self, gauge: &IntGauge) -> Option<Admitted> {
-        let deadline = tokio::time::Instant::now() + self.wait;
-        loop {
-            // Register for a release before looking, so one between the look and the wait counts.
-            let freed = self.shared.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            if let Some(in_flight) = self.try_take() {
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) if self.wait.is_zero() => None,
+            Err(_) => tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok),
+        };
+        match permit {
+            Some(permit) => {
                 gauge.inc();
-                return Some(Admitted {
-                    shared: self.shared.clone(),
-                    started: Instant::now(),
-                    in_flight_at_start: in_flight,
+                Some(Admitted {
+                    _permit: permit,
                     gauge: gauge.clone(),
-                });
+                })
             }
-            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+            None => {
                 self.shed.fetch_add(1, Ordering::Relaxed);
-                return None;
+                None
             }
         }
-    }
-
-    /// Takes a slot if one is free under the bound; returns how many are then in flight.
-    fn try_take(&self) -> Option<usize> {
-        let bound = self.limit();
-        self.shared
-            .admitted
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < bound).then_some(n + 1)
-            })
-            .ok()
-            .map(|before| before + 1)
     }
 }
 

@@ -132,15 +132,14 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             }
         },
     )?;
-    let metrics = Arc::new(metrics::Metrics::new(config.region.as_str()));
     let admission = admission::Admission {
         rate: admission::RateLimiter::new(config.rate_limit, config.rate_limits.clone()),
-        in_flight: admission::InFlight::new(
-            config.max_in_flight,
-            config.queue_wait,
-            metrics.in_flight_limit.clone(),
-        ),
+        in_flight: admission::InFlight::new(config.max_in_flight, config.queue_wait),
     };
+    let metrics = Arc::new(metrics::Metrics::new(config.region.as_str()));
+    metrics
+        .in_flight_limit
+        .set(i64::try_from(config.max_in_flight).unwrap_or(i64::MAX));
     let state = Arc::new(AppState {
         metrics,
         admission,
