@@ -27,8 +27,8 @@ pub struct Config {
     pub crash_point: CrashPoint,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
-    /// `ORDERS_MAX_IN_FLIGHT`: the ceiling of the adaptive bound on `/v1` requests served at once
-    /// (default 64); beyond the bound a request is shed with 503.
+    /// `ORDERS_MAX_IN_FLIGHT`: `/v1` requests served at once (default 64, for a 2-core box);
+    /// beyond it a request is shed with 503.
     pub max_in_flight: usize,
     /// `ORDERS_QUEUE_WAIT_MS`: how long a request may wait for a free slot before it is shed
     /// (default 10, at most 40, so a shed answer leaves within 50 ms).
