@@ -58,6 +58,17 @@ impl Worker {
         }
         let envelope = match record.payload().map(serde_json::from_slice::<EventEnvelope>) {
             Some(Ok(e)) => e,
+            Some(Err(_)) | None if let Some(owner) = self.mirrored_of_self_owning_region(record) => {
+                // Its own region parks it; a second entry here would ask the operator twice.
+                warn!(
+                    topic = record.topic(),
+                    partition = record.partition(),
+                    offset = record.offset(),
+                    %owner,
+                    "undecodable mirrored record: left to the region that owns it"
+                );
+                return Handled::Processed(Outcome::NotOwner { owner });
+            }
             Some(Err(e)) => {
                 let reason = format!("undecodable event: {e}");
                 return self.park_for_good(record, order_of(record, None), &reason).await;
@@ -122,6 +133,14 @@ impl Worker {
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
+    }
+
+    /// The source region of a mirrored record (topic `<region>.orders`) when that region processes
+    /// its own orders.
+    fn mirrored_of_self_owning_region(&self, record: &OwnedMessage) -> Option<String> {
+        let (source, _) = record.topic().split_once('.')?;
+        (source != self.processor.region.as_str() && self.processor.owners.owner_of(source) == source)
+            .then(|| source.to_string())
     }
 
     /// Parks a record no retry can help: until it is parked the record is not done.
