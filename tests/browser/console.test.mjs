@@ -443,7 +443,11 @@ async function killingEuKafkaNamesItAsTheOneRootCauseAndItsHealClosesTheIncident
         shown: li.querySelector('[data-testid=incident-duration]')?.textContent,
       })),
     );
-    const ours = all.filter((i) => i.causes.split(', ').includes('eu kafka') && Date.parse(i.start) >= killedAt - 10_000);
+    // The kill's incident: it names eu kafka and was still going at the kill (a lateness flapping
+    // just before may have opened it; the kill then joins it rather than opening a second one).
+    const ours = all.filter(
+      (i) => i.causes.split(', ').includes('eu kafka') && Date.parse(i.start) + i.seconds * 1000 >= killedAt,
+    );
     return { ok: ours.length === 1 && !ours[0].open && ours[0].seconds > 0 && ours[0].shown, ours, all };
   });
   const incident = closed.ours[0];
