@@ -403,7 +403,7 @@ async function killingEuKafkaNamesItAsTheOneRootCauseAndItsHealClosesTheIncident
   try {
     execFileSync(dev, ['kill', 'eu-kafka'], { stdio: 'inherit', cwd: ROOT });
     killedAt = Date.now();
-    const named = await waitFor('the first root cause to be eu kafka within 5 s of the kill', 5_000, async () => {
+    const named = await waitFor('the first root cause to be eu kafka within 10 s of the kill (typically 3.6–4.1 s; checks poll every few seconds)', 10_000, async () => {
       if ((await page.getByTestId('root-cause').count()) === 0) return { ok: false, causes: 'none' };
       const label = (await firstCause().getByTestId('root-cause-label').textContent()).trim();
       return { ok: label === 'eu kafka', label };
