@@ -41,7 +41,28 @@ struct PlaceOrderBody {
 #[serde(deny_unknown_fields)]
 struct ItemBody {
     sku: String,
+    #[serde(deserialize_with = "integer")]
     quantity: i64,
+}
+
+/// JSON Schema (and so the spec) counts `2.0` and `1e3` as integers: any number without a
+/// fraction is one. Out of range saturates, so validation names the field instead of the parser.
+fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(i) = number.as_i64() {
+        return Ok(i);
+    }
+    if number.is_u64() {
+        return Ok(i64::MAX);
+    }
+    match number.as_f64() {
+        // `as` saturates at i64::MIN and i64::MAX.
+        Some(f) if f.fract() == 0.0 => Ok(f as i64),
+        _ => Err(serde::de::Error::invalid_type(
+            serde::de::Unexpected::Other("a number with a fraction"),
+            &"an integer",
+        )),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -228,4 +249,41 @@ pub async fn cancel(
     Err(ApiError::Conflict(
         "the order kept changing while cancelling; retry".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quantity(raw: &str) -> Result<i64, String> {
+        let body = format!(
+            r#"{{"customer_id":"0b0e6a8e-3d7e-4a4e-9f56-0a3c1b2d4e5f","items":[{{"sku":"MUG-LOGO","quantity":{raw}}}],
+            "shipping_address":{{"name":"Ada","line1":"1 Main St","city":"Berlin","postal_code":"10115","country":"DE"}}}}"#
+        );
+        serde_json::from_str::<PlaceOrderBody>(&body)
+            .map(|b| b.items[0].quantity)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_quantity_without_a_fraction_is_an_integer_however_it_is_written() {
+        assert_eq!(quantity("69"), Ok(69));
+        assert_eq!(quantity("69.0"), Ok(69));
+        assert_eq!(quantity("1e3"), Ok(1000));
+        assert_eq!(quantity("-2.0"), Ok(-2));
+    }
+
+    #[test]
+    fn a_quantity_out_of_range_saturates_so_validation_names_it() {
+        assert_eq!(quantity("18446744073709551615"), Ok(i64::MAX));
+        assert_eq!(quantity("1e300"), Ok(i64::MAX));
+        assert_eq!(quantity("-1e300"), Ok(i64::MIN));
+    }
+
+    #[test]
+    fn a_quantity_with_a_fraction_or_of_another_type_does_not_parse() {
+        assert!(quantity("1.5").is_err());
+        assert!(quantity("\"2\"").is_err());
+        assert!(quantity("null").is_err());
+    }
 }
