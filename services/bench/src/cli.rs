@@ -308,6 +308,9 @@ pub enum Scenario {
     PauseCassandraEu,
     /// ./dev pause eu-kafka (SIGSTOP); heal: ./dev resume eu-kafka
     PauseKafkaEu,
+    /// ./dev partition: the datacenters (and MirrorMaker 2's links) cannot reach each other while
+    /// every process stays up; heal: ./dev partition heal (default 30 s after the fault)
+    Partition,
 }
 
 impl Scenario {
@@ -321,6 +324,7 @@ impl Scenario {
             Scenario::WorkerEu => "worker-eu",
             Scenario::PauseCassandraEu => "pause-cassandra-eu",
             Scenario::PauseKafkaEu => "pause-kafka-eu",
+            Scenario::Partition => "partition",
         }
     }
 
@@ -335,6 +339,7 @@ impl Scenario {
             Scenario::WorkerEu => vec![vec!["kill", "eu-worker"]],
             Scenario::PauseCassandraEu => vec![vec!["pause", "eu-cassandra"]],
             Scenario::PauseKafkaEu => vec![vec!["pause", "eu-kafka"]],
+            Scenario::Partition => vec![vec!["partition"]],
         }
     }
 
@@ -349,8 +354,12 @@ impl Scenario {
     }
 
     /// The `./dev` invocations that heal it: a paused process is resumed, then `region heal eu`
-    /// restarts whatever of eu is down, MirrorMaker 2 included, and waits until it serves.
+    /// restarts whatever of eu is down, MirrorMaker 2 included, and waits until it serves. A
+    /// partition only removes its rules: every process stayed up, and what they do after is the test.
     pub fn heal(self) -> Vec<Vec<&'static str>> {
+        if self == Scenario::Partition {
+            return vec![vec!["partition", "heal"]];
+        }
         let mut out = match self {
             Scenario::PauseCassandraEu => vec![vec!["resume", "eu-cassandra"]],
             Scenario::PauseKafkaEu => vec![vec!["resume", "eu-kafka"]],
@@ -370,13 +379,14 @@ pub struct DrillArgs {
     /// Placements per second through each edge
     #[arg(long, default_value_t = 20.0)]
     pub rate: f64,
-    /// Seconds of load [default: 90, quick 40]
+    /// Seconds of load [default: 90, quick 40; at least 20 s past the heal]
     #[arg(long)]
     pub duration: Option<f64>,
     /// Seconds after the load starts when the fault is made [default: 20, quick 10]
     #[arg(long)]
     pub fault_at: Option<f64>,
-    /// Seconds after the load starts when the heal begins [default: 50, quick 25]
+    /// Seconds after the load starts when the heal begins [default: 50, quick 25; partition: 30 s
+    /// after the fault]
     #[arg(long)]
     pub heal_at: Option<f64>,
     /// Seconds to wait after the heal for every acknowledged order to be identical in all regions
@@ -388,6 +398,20 @@ pub struct DrillArgs {
     /// Do everything but run the fault and heal commands
     #[arg(long)]
     pub dry_run: bool,
+}
+
+impl DrillArgs {
+    /// (duration, fault at, heal at) in seconds from the start of the load.
+    pub fn timing(&self, quick: bool) -> (f64, f64, f64) {
+        let pick = |normal: f64, q: f64| if quick { q } else { normal };
+        let fault_at = self.fault_at.unwrap_or(pick(20.0, 10.0));
+        let heal_at = self.heal_at.unwrap_or(match self.scenario {
+            Scenario::Partition => fault_at + 30.0,
+            _ => pick(50.0, 25.0),
+        });
+        let duration = self.duration.unwrap_or(pick(90.0, 40.0).max(heal_at + 20.0));
+        (duration, fault_at, heal_at)
+    }
 }
 
 #[cfg(test)]
@@ -449,6 +473,25 @@ mod tests {
         assert_eq!((args.limit, args.multiple), (50.0, 3.0));
         assert_eq!(args.phases(false), (5.0, 20.0, 30.0));
         assert_eq!(args.phases(true), (3.0, 5.0, 10.0));
+    }
+
+    #[test]
+    fn a_partition_heals_only_its_rules_thirty_seconds_after_the_fault() {
+        let cli = Cli::try_parse_from(["orders-bench", "drill", "partition", "--fault-at", "5"]).unwrap();
+        let Command::Drill(args) = cli.command else {
+            panic!("drill")
+        };
+        assert_eq!(args.scenario.fault(), vec![vec!["partition"]]);
+        assert_eq!(args.scenario.heal(), vec![vec!["partition", "heal"]]);
+        assert_eq!(args.scenario.dead_datacenter(), None);
+        assert_eq!(args.timing(false), (90.0, 5.0, 35.0));
+        assert_eq!(args.timing(true), (55.0, 5.0, 35.0));
+        let region = Cli::try_parse_from(["orders-bench", "drill", "region-eu"]).unwrap();
+        let Command::Drill(region) = region.command else {
+            panic!("drill")
+        };
+        assert_eq!(region.timing(false), (90.0, 20.0, 50.0));
+        assert_eq!(region.timing(true), (45.0, 10.0, 25.0));
     }
 
     #[test]

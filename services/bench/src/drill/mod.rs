@@ -1,7 +1,10 @@
 //! `drill <scenario>`: open-loop placements through every edge, a fault and its heal made with
-//! `./dev` at chosen times, then the verdicts: recovery per edge, acknowledged orders lost,
-//! doubled effects, and the time until every region shows the same events for every order.
+//! `./dev` at chosen times, then the verdicts: recovery per edge after the fault and after the
+//! heal, acknowledged orders lost, doubled effects, the time until every region shows the same
+//! events for every order, replication healthy again, and stock allocations never negative.
+mod after;
 mod render;
+mod stock;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -223,10 +226,7 @@ async fn converge(
 }
 
 pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
-    let pick = |normal: f64, quick: f64| if ctx.quick { quick } else { normal };
-    let duration = args.duration.unwrap_or(pick(90.0, 40.0));
-    let fault_at = args.fault_at.unwrap_or(pick(20.0, 10.0));
-    let heal_at = args.heal_at.unwrap_or(pick(50.0, 25.0));
+    let (duration, fault_at, heal_at) = args.timing(ctx.quick);
     if !(fault_at < heal_at && fault_at < duration) {
         bail!("need --fault-at < --heal-at and --fault-at < --duration");
     }
@@ -258,6 +258,10 @@ pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
         edges.len()
     ));
 
+    let mut degraded_before = Vec::new();
+    for r in &ctx.stack.regions {
+        degraded_before.push(after::degraded_total(&http, r).await);
+    }
     let attempts: Arc<Mutex<Vec<Attempt>>> = Arc::default();
     let t0 = Instant::now();
     let limits = Limits {
@@ -462,6 +466,33 @@ pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
         }
     }
 
+    // Recovery measured from the heal as from the fault: the first placement issued after the
+    // heal that succeeded, and the errors after it (a partition may refuse until it heals).
+    let after_heal: Vec<EdgeSummary> = edges
+        .iter()
+        .map(|(r, _)| {
+            let mine: Vec<Attempt> = attempts.iter().filter(|a| a.edge == r.name).cloned().collect();
+            failover::summarize(&r.name, &mine, heal_done_s)
+        })
+        .collect();
+    progress("reading every region's stock allotments in every datacenter");
+    let allotments = stock::read(&ctx.stack.regions, &ctx.stack.skus).await;
+    progress("waiting until every region's worker sees replication healthy");
+    let since_heal = Duration::from_secs_f64((t0.elapsed().as_secs_f64() - heal_done_s).max(0.0));
+    let replication = after::replication(&http, &regions, since_heal, converge_timeout).await;
+    let mut degraded = Vec::new();
+    for (r, before) in ctx.stack.regions.iter().zip(&degraded_before) {
+        let now = after::degraded_total(&http, r).await;
+        degraded.push((r.name.clone(), now.zip(*before).map(|(n, b)| n - b)));
+    }
+    let aftermath = render::Aftermath {
+        after_heal: &after_heal,
+        allotments: &allotments,
+        replication: &replication,
+        degraded: &degraded,
+        load_end_s: duration,
+    };
+
     let (checks, sections) = render::render(
         ctx,
         args,
@@ -480,6 +511,7 @@ pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
         heal_done_s,
         check_started_s,
         outage.as_ref(),
+        &aftermath,
     );
     Ok(ctx.report(
         &format!("drill-{}", scenario.name()),
@@ -501,6 +533,13 @@ pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
             "convergence": { "converged": converge_s.is_some() && pending.is_empty(), "seconds_after_heal": converge_s,
                              "acknowledged_until_heal_not_converged": early.pending.len(), "checking_started_s": check_started_s,
                              "not_converged": pending.iter().take(50).collect::<Vec<_>>(), "not_converged_count": pending.len() },
+            "after_heal": after_heal.iter().map(|s| json!({
+                "edge": s.edge, "first_success_after_heal_s": s.rto_s, "errors_after_heal": s.errors_after_fault,
+                "attempts_after_heal": attempts.iter().filter(|a| a.edge == s.edge && a.issued_s >= heal_done_s).count(),
+            })).collect::<Vec<_>>(),
+            "replication": replication,
+            "acknowledged_degraded": degraded.iter().map(|(r, n)| (r.clone(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+            "stock": { "never_negative": !allotments.is_empty() && allotments.iter().all(stock::Allotment::sound), "allotments": allotments },
         }),
         sections,
     ))

@@ -4,10 +4,23 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 use super::DevCommand;
+use super::after::Replication;
+use super::stock::Allotment;
 use crate::cli::{DrillArgs, Scenario};
 use crate::ctx::Ctx;
 use crate::failover::{self, EdgeSummary};
 use crate::report::{Check, Section, Table};
+
+/// What the drill measured after the heal.
+pub(super) struct Aftermath<'a> {
+    /// Per edge, summarized from the end of the heal as the others are from the fault.
+    pub after_heal: &'a [EdgeSummary],
+    pub allotments: &'a [Allotment],
+    pub replication: &'a Replication,
+    /// Per region, placements its API acknowledged locally during the drill (`None`: unreadable).
+    pub degraded: &'a [(String, Option<f64>)],
+    pub load_end_s: f64,
+}
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn render(
@@ -28,6 +41,7 @@ pub(super) fn render(
     heal_done_s: f64,
     check_started_s: f64,
     outage: Option<&super::Outage>,
+    aftermath: &Aftermath,
 ) -> (Vec<Check>, Vec<Section>) {
     let mut checks = Vec::new();
     for s in summaries {
@@ -39,6 +53,19 @@ pub(super) fn render(
                 None => "never".into(),
             },
             Some(s.rto_s.is_some_and(|r| r < 10.0)),
+        ));
+    }
+    for s in aftermath.after_heal {
+        let measured = aftermath.load_end_s > heal_done_s;
+        checks.push(Check::new(
+            &format!("first success through edge {} after the heal", s.edge),
+            "within 10 s",
+            match s.rto_s {
+                Some(r) => format!("{r:.2} s ({} errors after the heal)", s.errors_after_fault),
+                None if measured => "never".into(),
+                None => "not measured: the load ended before the heal finished".into(),
+            },
+            measured.then_some(s.rto_s.is_some_and(|r| r < 10.0)),
         ));
     }
     let loss_allowed =
@@ -105,6 +132,54 @@ pub(super) fn render(
         },
         Some(converge_s.is_some() && pending.is_empty()),
     ));
+    let r = aftermath.replication;
+    checks.push(Check::new(
+        "replication healthy again after the heal (every worker's kafka:replicationFreshness and cassandra:crossDcLag pass)",
+        &format!("within --converge-timeout ({} s)", args.converge_timeout),
+        match r.resumed_after_heal_s {
+            Some(s) => format!("{s:.1} s after the heal finished"),
+            None => format!(
+                "not yet: {}",
+                r.last
+                    .iter()
+                    .filter(|(_, _, st)| st != "pass")
+                    .map(|(region, check, st)| format!("{region} {check} {st}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+        Some(r.resumed_after_heal_s.is_some()),
+    ));
+    let unsound: Vec<&Allotment> = aftermath.allotments.iter().filter(|a| !a.sound()).collect();
+    checks.push(Check::new(
+        "stock allocations never negative (every region's allotment of the drill's SKUs, read in every datacenter)",
+        "available >= 0 and reserved units <= allotted, everywhere",
+        if unsound.is_empty() {
+            format!("all {} sound", aftermath.allotments.len())
+        } else {
+            format!(
+                "{} of {} not: {}",
+                unsound.len(),
+                aftermath.allotments.len(),
+                unsound
+                    .iter()
+                    .take(5)
+                    .map(|a| format!(
+                        "{} of {} in {}: available {}, reserved {} of {}{}",
+                        a.sku,
+                        a.region,
+                        a.read_in,
+                        a.available.map_or("unknown".into(), |v| v.to_string()),
+                        a.reserved_units,
+                        a.allotted,
+                        a.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        },
+        Some(!aftermath.allotments.is_empty() && unsound.is_empty()),
+    ));
     let mut cmds = Table::new(&["t (s)", "command", "took (s)", "exit", "last output"]);
     for c in commands {
         cmds.row(vec![
@@ -126,8 +201,11 @@ pub(super) fn render(
         "errors after fault",
         "longest gap (s)",
         "served by",
+        "error kinds",
+        "first success after heal (s)",
+        "errors after heal",
     ]);
-    for s in summaries {
+    for (s, h) in summaries.iter().zip(aftermath.after_heal) {
         edges.row(vec![
             s.edge.clone(),
             s.attempts.to_string(),
@@ -143,6 +221,45 @@ pub(super) fn render(
                 .map(|(k, v)| format!("{k}: {v}"))
                 .collect::<Vec<_>>()
                 .join(", "),
+            s.error_kinds
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            h.rto_s.map_or("never".into(), |r| format!("{r:.2}")),
+            h.errors_after_fault.to_string(),
+        ]);
+    }
+    let mut stock = Table::new(&[
+        "sku",
+        "allotment of",
+        "read in",
+        "allotted",
+        "available",
+        "reservations",
+        "reserved units",
+        "available + reserved",
+        "sound",
+    ]);
+    for a in aftermath.allotments {
+        stock.row(vec![
+            a.sku.clone(),
+            a.region.clone(),
+            a.read_in.clone(),
+            a.allotted.to_string(),
+            a.available.map_or("–".into(), |v| v.to_string()),
+            a.reservations.to_string(),
+            a.reserved_units.to_string(),
+            a.available
+                .map_or("–".into(), |v| (v + a.reserved_units).to_string()),
+            if a.sound() {
+                "yes".into()
+            } else {
+                format!(
+                    "**no**{}",
+                    a.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+                )
+            },
         ]);
     }
     let mut per_second = Table::new(
@@ -202,6 +319,27 @@ pub(super) fn render(
                 ),
             ],
             table: None,
+        },
+        Section {
+            title: "After the heal".into(),
+            lines: vec![
+                format!(
+                    "- replication healthy again (every worker's {}): {}",
+                    super::after::REPLICATION_CHECKS.join(" and "),
+                    r.resumed_after_heal_s.map_or("not within --converge-timeout".into(), |s| format!("{s:.1} s after the heal finished"))
+                ),
+                format!(
+                    "- acknowledged locally while the other datacenters were unreachable (`orders_placed_total{{durability=\"global_degraded\"}}` during the drill, every placement of the region, not only the drill's): {}",
+                    aftermath
+                        .degraded
+                        .iter()
+                        .map(|(region, n)| format!("{region} {}", n.map_or("unknown".into(), |n| format!("{n:.0}"))))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "- Stock allotments: every region's allotment of every SKU the drill bought, read at LOCAL_QUORUM in every datacenter after the checks above. Sound: available >= 0 and the units held by reservation rows at most the catalog's allotment (available + reserved may be below it: orders cancelled or operator moves).".into(),
+            ],
+            table: Some(stock),
         },
         Section {
             title: "Placements per second".into(),
