@@ -12,6 +12,9 @@ use crate::region::Region;
 /// The envelope layout this build writes and reads.
 pub const SCHEMA_VERSION: u16 = 1;
 
+/// The highest lane position an envelope may carry: the store's CQL bigint.
+const MAX_SEQ: u64 = i64::MAX as u64;
+
 /// One event as stored and published. On the wire `type` appears twice: at the top, so a
 /// consumer routes or filters without parsing the payload, and inside `payload`, which stays
 /// self-describing. Reading checks that both agree.
@@ -52,6 +55,11 @@ impl EventEnvelope {
         };
         if self.seq == 0 {
             return Err(malformed("seq starts at 1".to_owned()));
+        }
+        // The store keeps lane positions as CQL bigint: a larger one was never written by us, and
+        // would leave no next seq to append at (found by fuzz/ event_decoding).
+        if self.causal.iter().any(|(_, seq)| seq > MAX_SEQ) {
+            return Err(malformed(format!("a seq above {MAX_SEQ}")));
         }
         let own = self.causal.get(&self.origin_region);
         if own != self.seq {

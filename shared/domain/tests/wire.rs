@@ -76,6 +76,21 @@ fn an_envelope_of_an_unknown_schema_version_or_region_is_refused() {
 }
 
 #[test]
+fn an_envelope_with_a_seq_beyond_the_stores_bigint_is_refused() {
+    let mut huge = serde_json::to_value(envelope_of(cancelled("x"))).unwrap();
+    huge["seq"] = json!(u64::MAX);
+    huge["causal"]["us"] = json!(u64::MAX);
+    assert!(
+        read(huge)
+            .unwrap_err()
+            .contains("a seq above 9223372036854775807")
+    );
+    let mut seen = serde_json::to_value(envelope_of(cancelled("x"))).unwrap();
+    seen["causal"]["eu"] = json!(1_u64 << 63);
+    assert!(read(seen).unwrap_err().contains("malformed envelope"));
+}
+
+#[test]
 fn order_statuses_serialize_in_snake_case() {
     let names: Vec<Value> = [
         OrderStatus::Placed,
