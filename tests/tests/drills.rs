@@ -542,3 +542,177 @@ async fn a_second_worker_joining_and_leaving_the_group_rebalances_without_loss_o
     eprintln!("second worker exited with {exited}");
     assert_processed_once("eu", &ids, Duration::from_secs(60)).await;
 }
+
+/// Runs `./dev drill <scenario>` under open-loop load through both edges, its report written to a
+/// fresh temporary directory (not bench/results), and returns whether it exited 0 and the report.
+fn drill(scenario: &str, options: &[&str]) -> (bool, serde_json::Value) {
+    let script = std::env::var("ORDERS_DEV_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| orders_tests::repo_root().join("dev"));
+    let out_dir = std::env::temp_dir().join(format!("orders-drill-{scenario}-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&out_dir).expect("temporary report directory");
+    let out = std::process::Command::new(&script)
+        .arg("drill")
+        .arg(scenario)
+        .args(options)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = std::fs::read_dir(&out_dir)
+        .expect("report directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap_or_else(|| panic!("./dev drill {scenario} wrote no report:\n{log}"));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("report json");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    if !out.status.success() {
+        eprintln!("./dev drill {scenario} exited {}:\n{log}", out.status);
+    }
+    (out.status.success(), report)
+}
+
+/// What every drill must show: nothing lost or doubled, every region identical after the heal,
+/// replication healthy again, no stock allotment negative, and each edge serving within 10 s of
+/// the heal. Prints the figures.
+fn assert_drill_held(scenario: &str, exited_ok: bool, report: &serde_json::Value) {
+    let r = &report["results"];
+    for c in report["checks"].as_array().expect("checks") {
+        eprintln!("{scenario}: {} — {} ({:?})", c["what"], c["measured"], c["pass"]);
+    }
+    for c in r["commands"].as_array().expect("commands") {
+        assert_eq!(
+            c["exit_code"], 0,
+            "{scenario}: {} failed: {}",
+            c["command"], c["output_tail"]
+        );
+    }
+    let acked = r["acknowledged"].as_u64().expect("acknowledged");
+    assert!(acked > 0, "{scenario}: nothing acknowledged");
+    assert_eq!(
+        r["lost"]["orders"],
+        serde_json::json!([]),
+        "{scenario}: lost orders"
+    );
+    assert_eq!(
+        r["unknown_orders"], 0,
+        "{scenario}: orders no region answered for"
+    );
+    assert_eq!(
+        r["doubled_effects"]["orders"],
+        serde_json::json!([]),
+        "{scenario}: doubled effects"
+    );
+    assert_eq!(
+        r["doubled_effects"]["payment_unknown"], 0,
+        "{scenario}: payment look-ups failed"
+    );
+    assert_eq!(
+        r["convergence"]["converged"], true,
+        "{scenario}: not converged: {}",
+        r["convergence"]
+    );
+    assert_eq!(
+        r["stock"]["never_negative"], true,
+        "{scenario}: stock allotments: {}",
+        r["stock"]["allotments"]
+    );
+    assert!(
+        r["replication"]["resumed_after_heal_s"].is_number(),
+        "{scenario}: replication not healthy after the heal: {}",
+        r["replication"]["last"]
+    );
+    for e in r["after_heal"].as_array().expect("after_heal") {
+        let first = e["first_success_after_heal_s"].as_f64();
+        assert!(
+            first.is_some_and(|s| s < 10.0),
+            "{scenario}: edge {} served after the heal only after {first:?} s ({} errors)",
+            e["edge"],
+            e["errors_after_heal"]
+        );
+    }
+    assert!(exited_ok, "{scenario}: the drill failed a check that must pass");
+}
+
+#[test]
+#[ignore = "drill: ./dev test runs it after the other tests"]
+fn a_hung_eu_cassandra_under_load_loses_and_doubles_nothing_and_converges() {
+    let (ok, report) = drill(
+        "pause-cassandra-eu",
+        &[
+            "--rate",
+            "5",
+            "--fault-at",
+            "5",
+            "--heal-at",
+            "25",
+            "--duration",
+            "60",
+            "--converge-timeout",
+            "60",
+        ],
+    );
+    assert_drill_held("pause-cassandra-eu", ok, &report);
+}
+
+#[test]
+#[ignore = "drill: ./dev test runs it after the other tests"]
+fn a_hung_eu_kafka_under_load_loses_and_doubles_nothing_and_converges() {
+    let (ok, report) = drill(
+        "pause-kafka-eu",
+        &[
+            "--rate",
+            "5",
+            "--fault-at",
+            "5",
+            "--heal-at",
+            "25",
+            "--duration",
+            "60",
+            "--converge-timeout",
+            "60",
+        ],
+    );
+    assert_drill_held("pause-kafka-eu", ok, &report);
+}
+
+#[test]
+#[ignore = "drill: ./dev test runs it after the other tests"]
+fn a_thirty_second_partition_between_the_regions_loses_and_doubles_nothing_and_converges() {
+    let _heal = PartitionHealed;
+    let (ok, report) = drill(
+        "partition",
+        &[
+            "--rate",
+            "5",
+            "--fault-at",
+            "5",
+            "--duration",
+            "45",
+            "--converge-timeout",
+            "60",
+        ],
+    );
+    let out = report["results"]["commands"][0]["output_tail"].to_string();
+    assert!(
+        out.contains("log replication cut"),
+        "the partition did not cut MirrorMaker 2's links: {out}"
+    );
+    assert_drill_held("partition", ok, &report);
+}
+
+/// Removes the partition's rules when the test ends, also when it fails or the drill died mid-way.
+struct PartitionHealed;
+impl Drop for PartitionHealed {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(orders_tests::repo_root().join("dev"))
+            .args(["partition", "heal"])
+            .output();
+    }
+}

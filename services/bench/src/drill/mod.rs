@@ -363,9 +363,10 @@ pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
         (commands, outage, c)
     };
     let drive = async { tokio::join!(futures::future::join_all(loads), after_heal) };
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let (_, (commands, outage, early)) = tokio::select! {
         done = drive => done,
-        _ = tokio::signal::ctrl_c() => {
+        _ = async { tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = terminate.recv() => {} } } => {
             ticker.abort();
             // Leave the stack as it was found: heal whatever the fault may have broken.
             if t0.elapsed().as_secs_f64() >= fault_at {

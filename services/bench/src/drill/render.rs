@@ -70,23 +70,26 @@ pub(super) fn render(
     }
     let loss_allowed =
         args.scenario == Scenario::RegionEu && ctx.durability == orders_store::Durability::Local;
-    checks.push(Check::new(
-        "acknowledged orders lost",
-        if loss_allowed {
-            "any (local durability: RPO = cross-DC lag)"
-        } else {
-            "0"
-        },
-        format!(
-            "{} of {acked} (RPO {:.2} s of acknowledgements); {unknown} unknown",
-            rpo.orders, rpo.seconds
-        ),
-        if loss_allowed {
-            None
-        } else {
-            Some(lost.is_empty() && unknown == 0)
-        },
-    ));
+    checks.push(
+        Check::new(
+            "acknowledged orders lost",
+            if loss_allowed {
+                "any (local durability: RPO = cross-DC lag)"
+            } else {
+                "0"
+            },
+            format!(
+                "{} of {acked} (RPO {:.2} s of acknowledgements); {unknown} unknown",
+                rpo.orders, rpo.seconds
+            ),
+            if loss_allowed {
+                None
+            } else {
+                Some(lost.is_empty() && unknown == 0)
+            },
+        )
+        .must_pass(),
+    );
     if let Some(o) = outage {
         let global = ctx.durability == orders_store::Durability::Global;
         checks.push(Check::new(
@@ -111,27 +114,33 @@ pub(super) fn render(
             global.then_some(o.missing.is_empty() && o.failed == 0),
         ));
     }
-    checks.push(Check::new(
-        "doubled effects",
-        "0",
-        format!("{doubled} ({payment_unknown} payment look-ups failed)"),
-        Some(doubled == 0 && payment_unknown == 0),
-    ));
-    checks.push(Check::new(
-        "convergence after heal",
-        "every acknowledged order identical in all regions",
-        match converge_s {
-            Some(s) => format!(
-                "{s:.1} s after the heal finished; at the end {} of {acked} still differ",
-                pending.len()
-            ),
-            None => format!(
-                "{early_pending} orders acknowledged until the heal still differ after {} s",
-                args.converge_timeout
-            ),
-        },
-        Some(converge_s.is_some() && pending.is_empty()),
-    ));
+    checks.push(
+        Check::new(
+            "doubled effects",
+            "0",
+            format!("{doubled} ({payment_unknown} payment look-ups failed)"),
+            Some(doubled == 0 && payment_unknown == 0),
+        )
+        .must_pass(),
+    );
+    checks.push(
+        Check::new(
+            "convergence after heal",
+            "every acknowledged order identical in all regions",
+            match converge_s {
+                Some(s) => format!(
+                    "{s:.1} s after the heal finished; at the end {} of {acked} still differ",
+                    pending.len()
+                ),
+                None => format!(
+                    "{early_pending} orders acknowledged until the heal still differ after {} s",
+                    args.converge_timeout
+                ),
+            },
+            Some(converge_s.is_some() && pending.is_empty()),
+        )
+        .must_pass(),
+    );
     let r = aftermath.replication;
     checks.push(Check::new(
         "replication healthy again after the heal (every worker's kafka:replicationFreshness and cassandra:crossDcLag pass)",
@@ -179,7 +188,8 @@ pub(super) fn render(
             )
         },
         Some(!aftermath.allotments.is_empty() && unsound.is_empty()),
-    ));
+    )
+    .must_pass());
     let mut cmds = Table::new(&["t (s)", "command", "took (s)", "exit", "last output"]);
     for c in commands {
         cmds.row(vec![
