@@ -14,7 +14,7 @@ use orders_domain::{
     Claim, ClaimVerdict, EventEnvelope, LineItem, Money, OrderEvent, OrderState, OrderStream,
     PlaceOrderRequest, Region, judge_claims, next_envelope, order_id_for,
 };
-use orders_journal::{Journal, JournalError};
+use orders_journal::{Intent, Journal, JournalError};
 use orders_store::customers::{CustomerOrder, Customers};
 use orders_store::idempotency::{ClaimRequest, Idempotency, KeyRecord, Scope};
 use orders_store::open_orders::OpenOrders;
@@ -48,8 +48,10 @@ pub trait Orders {
         order_id: Uuid,
         placed_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Writes the outbox row of `OrderPlaced`, which must be in place before the event is.
+    async fn intend(&self, envelope: &EventEnvelope) -> Result<Intent, JournalError>;
     /// Writes `OrderPlaced` (the caller holds the key's claim) and publishes it.
-    async fn place(&self, envelope: &EventEnvelope) -> Result<Appended, JournalError>;
+    async fn place(&self, envelope: &EventEnvelope, intent: Intent) -> Result<Appended, JournalError>;
 }
 
 /// The idempotency claims of a key: one row per claiming request.
@@ -102,8 +104,12 @@ impl Orders for Store<'_> {
         self.open_orders.add(origin, order_id, placed_at).await
     }
 
-    async fn place(&self, envelope: &EventEnvelope) -> Result<Appended, JournalError> {
-        self.journal.place(envelope).await
+    async fn intend(&self, envelope: &EventEnvelope) -> Result<Intent, JournalError> {
+        self.journal.intend_placement(envelope).await
+    }
+
+    async fn place(&self, envelope: &EventEnvelope, intent: Intent) -> Result<Appended, JournalError> {
+        self.journal.place(envelope, intent).await
     }
 }
 
@@ -183,6 +189,19 @@ pub struct Placement<'a, O, C, A> {
     pub placed: &'a prometheus::IntCounterVec,
 }
 
+/// The order's state if the stream holds its placement.
+fn placed_before(stream: &OrderStream) -> Option<OrderState> {
+    stream.state().ok().flatten()
+}
+
+/// A retry of a placement: the same order again, if the body is the same.
+fn replay(existing: OrderState, fingerprint: &str) -> Result<Placed, ApiError> {
+    match existing.idempotency_fingerprint == fingerprint {
+        true => Ok(Placed::Replayed(existing)),
+        false => Err(ApiError::IdempotencyKeyReused),
+    }
+}
+
 /// The request's identity for idempotency: a hash of its parsed, canonical form.
 pub fn fingerprint(request: &PlaceOrderRequest) -> String {
     let canonical = serde_json::to_vec(request).expect("a request always serializes");
@@ -203,35 +222,51 @@ impl<O: Orders, C: Claims, A: SoldOut> Placement<'_, O, C, A> {
         let fingerprint = fingerprint(&request);
         let order_id = order_id_for(&client, &key);
         let _placing = self.placing.lock(order_id).await;
-
-        // A retry of a placement that already happened, here or in another region.
-        let stream = self.orders.read_stream(order_id).await?;
-        if let Some(existing) = stream.state().ok().flatten() {
-            if existing.idempotency_fingerprint != fingerprint {
-                return Err(ApiError::IdempotencyKeyReused);
-            }
-            return Ok(Placed::Replayed(existing));
-        }
-        // Refused at once from the cached allotments rather than accepted and rejected a moment later.
-        if let Some((i, item)) = (request.items.iter().enumerate())
-            .find(|(_, item)| self.allotments.sold_out(&item.sku, item.quantity))
-        {
-            return Err(ApiError::SoldOut {
-                sku: item.sku.clone(),
-                pointer: format!("/items/{i}/sku"),
-            });
-        }
-
-        let now = Utc::now();
-        self.claim(&ClaimRequest {
+        let claim = ClaimRequest {
             client: &client,
             key: &key,
             claimant: Uuid::new_v4(),
             fingerprint: &fingerprint,
             order_id,
-            now,
-        })
-        .await?;
+            now: Utc::now(),
+        };
+
+        let sold_out = (request.items.iter().enumerate())
+            .find(|(_, item)| self.allotments.sold_out(&item.sku, item.quantity));
+        let stream = if let Some((i, item)) = sold_out {
+            // Refused at once from the cached allotments rather than accepted and rejected a
+            // moment later, writing nothing; unless it is a retry of an order placed before.
+            let stream = self.orders.read_stream(order_id).await?;
+            if let Some(existing) = placed_before(&stream) {
+                return replay(existing, &fingerprint);
+            }
+            return Err(ApiError::SoldOut {
+                sku: item.sku.clone(),
+                pointer: format!("/items/{i}/sku"),
+            });
+        } else {
+            // Whether this is a retry of a placement that already happened, here or in another
+            // region, is read while the key is claimed: one round trip less for a fresh key.
+            let (stream, claimed) = tokio::join!(self.orders.read_stream(order_id), self.claim(&claim));
+            let stream = match stream {
+                Ok(stream) => stream,
+                Err(error) => {
+                    if claimed.is_ok() {
+                        self.claims.release(&client, &key, claim.claimant).await?;
+                    }
+                    return Err(error.into());
+                }
+            };
+            if let Some(existing) = placed_before(&stream) {
+                if claimed.is_ok() {
+                    self.claims.release(&client, &key, claim.claimant).await?;
+                }
+                return replay(existing, &fingerprint);
+            }
+            claimed?;
+            stream
+        };
+        let now = claim.now;
 
         let event = OrderEvent::OrderPlaced {
             customer_id: request.customer_id,
@@ -248,13 +283,26 @@ impl<O: Orders, C: Claims, A: SoldOut> Placement<'_, O, C, A> {
             total_minor: total.amount_minor,
             currency: total.currency.clone(),
         };
-        // Both rows are harmless if the placement then fails: readers skip orders without events.
-        tokio::try_join!(
-            self.orders.record_customer_order(request.customer_id, &row),
-            self.orders
-                .add_open_order(self.region.as_str(), order_id, envelope.occurred_at),
+        // The rows beside the event, and its outbox row, are harmless if the placement then fails
+        // (readers skip orders without events; the relay drops an intent whose event never came),
+        // so they are written at once, and the event after them.
+        let (_, _, intent) = tokio::try_join!(
+            async {
+                Ok::<_, ApiError>(
+                    self.orders
+                        .record_customer_order(request.customer_id, &row)
+                        .await?,
+                )
+            },
+            async {
+                let open = self
+                    .orders
+                    .add_open_order(self.region.as_str(), order_id, envelope.occurred_at);
+                Ok::<_, ApiError>(open.await?)
+            },
+            async { Ok::<_, ApiError>(self.orders.intend(&envelope).await?) },
         )?;
-        let outcome = self.orders.place(&envelope).await?;
+        let outcome = self.orders.place(&envelope, intent).await?;
         let durability = match (outcome, self.orders.durability()) {
             (Appended::Degraded, _) => "global_degraded",
             (_, Durability::Global) => "global",

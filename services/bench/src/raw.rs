@@ -115,11 +115,6 @@ impl RawBackend {
             move |e: orders_store::StoreError| OpError(format!("cql: {what}: {}", short(&e)))
         };
 
-        let stream = self
-            .store
-            .read_stream(order_id)
-            .await
-            .map_err(cql("read stream"))?;
         let everywhere = self.durability == Durability::Global && self.store.reach().is_global_possible();
         let scope = if everywhere {
             Scope::Everywhere
@@ -127,25 +122,29 @@ impl RawBackend {
             Scope::Local
         };
         let claimant = Uuid::new_v4();
-        self.idempotency
-            .claim(
-                scope,
-                &ClaimRequest {
-                    client: CLIENT_ID,
-                    key: &key_text,
-                    claimant,
-                    fingerprint: &fingerprint,
-                    order_id,
-                    now,
-                },
-            )
-            .await
-            .map_err(cql("idempotency claim"))?;
-        let claims = self
-            .idempotency
-            .records(scope, CLIENT_ID, &key_text)
-            .await
-            .map_err(cql("idempotency read"))?;
+        // As the API: the stream is read (is it a retry?) while the key is claimed.
+        let claim = async {
+            self.idempotency
+                .claim(
+                    scope,
+                    &ClaimRequest {
+                        client: CLIENT_ID,
+                        key: &key_text,
+                        claimant,
+                        fingerprint: &fingerprint,
+                        order_id,
+                        now,
+                    },
+                )
+                .await
+                .map_err(cql("idempotency claim"))?;
+            self.idempotency
+                .records(scope, CLIENT_ID, &key_text)
+                .await
+                .map_err(cql("idempotency read"))
+        };
+        let read = async { (self.store.read_stream(order_id).await).map_err(cql("read stream")) };
+        let (stream, claims) = tokio::try_join!(read, claim)?;
         if claims.iter().any(|c| c.claimant != claimant) {
             return Err(OpError::new("idempotency key already claimed"));
         }
@@ -169,18 +168,15 @@ impl RawBackend {
             total_minor: sku.price_minor,
             currency: sku.currency.clone(),
         };
+        // As the API: the rows beside the event and its outbox row at once, then the event.
+        let json = serde_json::to_string(&envelope).map_err(|e| OpError(format!("encode: {e}")))?;
         tokio::try_join!(
             self.customers.record(customer_id, &row),
             self.open_orders
                 .add(self.region.as_str(), order_id, envelope.occurred_at),
+            self.outbox.put(&envelope, &json),
         )
-        .map_err(cql("projections"))?;
-
-        let json = serde_json::to_string(&envelope).map_err(|e| OpError(format!("encode: {e}")))?;
-        self.outbox
-            .put(&envelope, &json)
-            .await
-            .map_err(cql("outbox put"))?;
+        .map_err(cql("placement rows"))?;
         match self
             .store
             .write(&envelope, self.durability, Write::Placement)

@@ -29,6 +29,10 @@ pub const HEADER_EVENT_ID: &str = "event_id";
 pub const HEADER_EVENT_TYPE: &str = "event_type";
 pub const HEADER_ORIGIN_REGION: &str = "origin_region";
 
+/// Proof that an event's outbox row is written: the encoded event, to publish once it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent(pub String);
+
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error(transparent)]
@@ -171,12 +175,22 @@ impl Journal {
         Ok(outcome)
     }
 
-    /// Writes an order's placement (the caller holds its idempotency claim); once written,
-    /// publishes it in the background. The outbox row covers a crash in between.
-    pub async fn place(self: &Arc<Self>, event: &EventEnvelope) -> Result<Appended, JournalError> {
-        let json = self.intend(event).await?;
+    /// Writes the outbox row of an order's placement, the first half of `place`: the caller may
+    /// run it beside other writes that do not depend on it.
+    pub async fn intend_placement(&self, event: &EventEnvelope) -> Result<Intent, JournalError> {
+        Ok(Intent(self.intend(event).await?))
+    }
+
+    /// Writes an order's placement (the caller holds its idempotency claim) once its outbox row is
+    /// written (`intend_placement`); once written, publishes it in the background. The outbox row
+    /// covers a crash in between.
+    pub async fn place(
+        self: &Arc<Self>,
+        event: &EventEnvelope,
+        intent: Intent,
+    ) -> Result<Appended, JournalError> {
         let outcome = self.store.write(event, self.durability, Write::Placement).await?;
-        self.after_write(event, json, &outcome).await;
+        self.after_write(event, intent.0, &outcome).await;
         Ok(outcome)
     }
 

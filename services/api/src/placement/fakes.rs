@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use orders_domain::{EventEnvelope, OrderStream};
-use orders_journal::JournalError;
+use orders_journal::{Intent, JournalError};
 use orders_store::customers::CustomerOrder;
 use orders_store::idempotency::{ClaimRequest, KeyRecord, Scope};
 use orders_store::reach::Reach;
@@ -49,6 +49,7 @@ pub struct FakeOrders {
     /// The other datacenters time out on the next global write (the region then writes locally).
     other_region_down: Mutex<bool>,
     failing_places: Mutex<usize>,
+    failing_reads: Mutex<usize>,
 }
 
 impl FakeOrders {
@@ -60,6 +61,7 @@ impl FakeOrders {
             wrote: Mutex::default(),
             other_region_down: Mutex::new(false),
             failing_places: Mutex::default(),
+            failing_reads: Mutex::default(),
         }
     }
 
@@ -71,6 +73,11 @@ impl FakeOrders {
     /// The next `n` placement writes fail (nothing written).
     pub fn fail_places(&self, n: usize) {
         *self.failing_places.lock().unwrap() = n;
+    }
+
+    /// The next `n` stream reads fail.
+    pub fn fail_reads(&self, n: usize) {
+        *self.failing_reads.lock().unwrap() = n;
     }
 
     pub fn wrote(&self) -> Vec<Wrote> {
@@ -99,6 +106,9 @@ impl Orders for FakeOrders {
     async fn read_stream(&self, order_id: Uuid) -> Result<OrderStream, StoreError> {
         // Another request of this instance may run meanwhile, as it may between real reads.
         tokio::task::yield_now().await;
+        if take(&self.failing_reads) {
+            return Err(timeout("read"));
+        }
         Ok(OrderStream::from_events(order_id, self.events(order_id)).expect("a consistent stream"))
     }
 
@@ -117,7 +127,11 @@ impl Orders for FakeOrders {
         Ok(())
     }
 
-    async fn place(&self, envelope: &EventEnvelope) -> Result<Appended, JournalError> {
+    async fn intend(&self, envelope: &EventEnvelope) -> Result<Intent, JournalError> {
+        Ok(Intent(envelope.event_id.to_string()))
+    }
+
+    async fn place(&self, envelope: &EventEnvelope, _intent: Intent) -> Result<Appended, JournalError> {
         if take(&self.failing_places) {
             return Err(JournalError::Store(timeout("place")));
         }

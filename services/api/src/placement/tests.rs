@@ -123,10 +123,10 @@ async fn a_new_order_is_created_with_its_placement_written_after_its_rows() {
 }
 
 #[tokio::test]
-async fn a_retry_of_a_placed_order_is_replayed_without_claiming_or_writing() {
+async fn a_retry_of_a_placed_order_is_replayed_writing_nothing_that_stays() {
     let api = Api::global();
     let (first, _) = created(api.place("k1", &[(MUG, 2)]).await.unwrap());
-    let (claims, wrote) = (api.claims.scopes().len(), api.orders.wrote().len());
+    let (claims, wrote) = (api.claims.count(), api.orders.wrote().len());
 
     let again = api.place("k1", &[(MUG, 2)]).await.unwrap();
 
@@ -135,7 +135,11 @@ async fn a_retry_of_a_placed_order_is_replayed_without_claiming_or_writing() {
     };
     assert_eq!(state.order_id, first.order_id);
     assert_eq!(state.placed_at, first.placed_at);
-    assert_eq!(api.claims.scopes().len(), claims);
+    assert_eq!(
+        api.claims.count(),
+        claims,
+        "the retry's own claim, made while the stream was read, is given up"
+    );
     assert_eq!(api.orders.wrote().len(), wrote);
     assert_eq!(api.counted("global"), 1);
 }
@@ -245,6 +249,38 @@ async fn a_sold_out_sku_is_refused_before_anything_is_claimed_or_written() {
     assert_eq!(status(&error), 409);
     assert!(api.claims.scopes().is_empty());
     assert!(api.orders.wrote().is_empty());
+}
+
+#[tokio::test]
+async fn a_retry_of_an_order_placed_before_its_sku_sold_out_is_replayed_not_refused() {
+    let api = Api::global();
+    let (first, _) = created(api.place("k1", &[(MUG, 2)]).await.unwrap());
+    api.allotments.set(MUG, 0);
+    let wrote = api.orders.wrote().len();
+
+    let again = api.place("k1", &[(MUG, 2)]).await.unwrap();
+
+    let Placed::Replayed(state) = again else {
+        panic!("expected a replay, got {again:?}");
+    };
+    assert_eq!(state.order_id, first.order_id);
+    assert_eq!(api.claims.count(), 1, "nothing claimed for the retry");
+    assert_eq!(api.orders.wrote().len(), wrote);
+}
+
+#[tokio::test]
+async fn a_failed_stream_read_leaves_no_claim_behind() {
+    let api = Api::global();
+    api.orders.fail_reads(1);
+
+    api.place("k1", &[(MUG, 2)]).await.unwrap_err();
+
+    assert_eq!(
+        api.claims.count(),
+        0,
+        "the claim made beside the read is given up"
+    );
+    created(api.place("k1", &[(MUG, 2)]).await.unwrap());
 }
 
 #[tokio::test]
