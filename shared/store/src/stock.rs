@@ -10,6 +10,12 @@
 //! reservations of a SKU and remembers the count it last wrote, so an ordinary reservation is one
 //! conditional batch and no read. Another writer (a second worker, an operator's move) only makes
 //! that memory stale, which the condition catches: the writer reads again and retries.
+//!
+//! A hot SKU (a launch) has many orders waiting on its allotment at once. Whoever takes the
+//! allotment's lock next reserves for every order waiting then, in one conditional batch that
+//! decrements the count by their sum and inserts each order's row: one consensus round for the
+//! group instead of one each. If that batch does not apply (a retry among them, a stale count),
+//! each order is reserved on its own as above, so the group is only ever a faster path.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +23,8 @@ use chrono::Utc;
 use scylla::client::session::Session;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
+use scylla::value::{CqlTimestamp, CqlValue};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::{StoreError, prepare};
@@ -30,12 +38,29 @@ pub enum Reservation {
     Insufficient { available: i64 },
 }
 
-type Allotment = (String, String);
+/// One (sku, region) allotment as this writer knows it.
+#[derive(Default)]
+struct Allotment {
+    /// The writer's lock and the `available` count it last read or wrote.
+    known: tokio::sync::Mutex<Option<i64>>,
+    /// Reservations waiting for the lock: whoever takes it next makes them together.
+    waiting: Mutex<Vec<Waiting>>,
+}
+
+struct Waiting {
+    order_id: Uuid,
+    quantity: i32,
+    reply: oneshot::Sender<Result<Reservation, StoreError>>,
+}
+
+/// The most reservations one grouped batch makes.
+const GROUP_MAX: usize = 64;
 
 pub struct Stock {
     session: Arc<Session>,
-    /// Per (sku, region): the writer's lock and the `available` count it last read or wrote.
-    known: Mutex<HashMap<Allotment, Arc<tokio::sync::Mutex<Option<i64>>>>>,
+    allotments: Mutex<HashMap<(String, String), Arc<Allotment>>>,
+    /// Reservations made in a group of more than one.
+    grouped: std::sync::atomic::AtomicU64,
     available: PreparedStatement,
     row: PreparedStatement,
     set_if: PreparedStatement,
@@ -80,18 +105,24 @@ impl Stock {
                 "UPDATE orders.stock SET available = ? WHERE sku = ? AND region = ?",
             )
             .await?,
-            known: Mutex::default(),
+            allotments: Mutex::default(),
+            grouped: Default::default(),
             session,
         })
     }
 
-    fn allotment(&self, sku: &str, region: &str) -> Arc<tokio::sync::Mutex<Option<i64>>> {
-        self.known
+    fn allotment(&self, sku: &str, region: &str) -> Arc<Allotment> {
+        self.allotments
             .lock()
             .expect("stock lock")
             .entry((sku.to_string(), region.to_string()))
             .or_default()
             .clone()
+    }
+
+    /// How many reservations this writer made in groups of more than one.
+    pub fn grouped(&self) -> u64 {
+        self.grouped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Sets a SKU's allocation in a region (seeding and operator moves).
@@ -141,7 +172,8 @@ impl Stock {
         Ok(rows.rows_num() > 0)
     }
 
-    /// Reserves `quantity` units of `sku` in `region` for `order_id`.
+    /// Reserves `quantity` units of `sku` in `region` for `order_id`, together with whatever other
+    /// reservations of the allotment are waiting at the same moment.
     ///
     /// With `global`, the reservation commits in every datacenter (EACH_QUORUM) while the others
     /// are reachable, so a region taking over sees it; if they are not, it commits locally and
@@ -155,7 +187,141 @@ impl Stock {
         global: Option<&crate::reach::Reach>,
     ) -> Result<Reservation, StoreError> {
         let allotment = self.allotment(sku, region);
-        let mut known = allotment.lock().await;
+        let (reply, answer) = oneshot::channel();
+        (allotment.waiting.lock().expect("stock lock")).push(Waiting {
+            order_id,
+            quantity,
+            reply,
+        });
+        {
+            let mut known = allotment.known.lock().await;
+            // Empty when the holder before took this reservation into its group.
+            let waiting = std::mem::take(&mut *allotment.waiting.lock().expect("stock lock"));
+            for group in into_groups(waiting) {
+                self.reserve_group(sku, region, &mut known, group, global).await;
+            }
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Contention {
+                what: "reserve stock (the group's writer stopped)",
+                key: format!("{sku}/{region}"),
+            })
+        })
+    }
+
+    /// Reserves a group of waiting orders in one conditional batch if they all fit, and answers
+    /// each; any the batch does not settle is reserved on its own.
+    async fn reserve_group(
+        &self,
+        sku: &str,
+        region: &str,
+        known: &mut Option<i64>,
+        group: Vec<Waiting>,
+        global: Option<&crate::reach::Reach>,
+    ) {
+        let mut alone = group;
+        if alone.len() > 1
+            && let Some(available) = *known
+        {
+            // The longest prefix that fits, one row per order: the rest go on their own (and are
+            // refused if nothing is left).
+            let (mut sum, mut seen) = (0i64, std::collections::HashSet::new());
+            let fits = alone
+                .iter()
+                .take_while(|w| {
+                    sum += w.quantity as i64;
+                    sum <= available && seen.insert(w.order_id)
+                })
+                .count();
+            if fits > 1 {
+                let rest = alone.split_off(fits);
+                let group = std::mem::replace(&mut alone, rest);
+                match self
+                    .reserve_together(sku, region, available, &group, global)
+                    .await
+                {
+                    Ok(true) => {
+                        let sum: i64 = group.iter().map(|w| w.quantity as i64).sum();
+                        *known = Some(available - sum);
+                        (self.grouped).fetch_add(group.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        for w in group {
+                            let _ = w.reply.send(Ok(Reservation::Held));
+                        }
+                    }
+                    // Not applied, or unknown: each on its own, which reads what is there.
+                    Ok(false) | Err(_) => {
+                        *known = None;
+                        let mut all = group;
+                        all.append(&mut alone);
+                        alone = all;
+                    }
+                }
+            }
+        }
+        for w in alone {
+            let result = self
+                .reserve_one(known, sku, region, w.order_id, w.quantity, global)
+                .await;
+            let _ = w.reply.send(result);
+        }
+    }
+
+    /// One conditional batch: the count down by the group's sum, and each order's row.
+    async fn reserve_together(
+        &self,
+        sku: &str,
+        region: &str,
+        available: i64,
+        group: &[Waiting],
+        global: Option<&crate::reach::Reach>,
+    ) -> Result<bool, StoreError> {
+        let sum: i64 = group.iter().map(|w| w.quantity as i64).sum();
+        let mut batch = Batch::new(BatchType::Logged);
+        let text = |v: &str| CqlValue::Text(v.to_string());
+        let mut values = vec![vec![
+            CqlValue::BigInt(available - sum),
+            text(sku),
+            text(region),
+            CqlValue::BigInt(available),
+        ]];
+        batch.append_statement(self.set_if.clone());
+        let now = CqlValue::Timestamp(CqlTimestamp(Utc::now().timestamp_millis()));
+        for w in group {
+            batch.append_statement(self.insert_row.clone());
+            values.push(vec![
+                text(sku),
+                text(region),
+                CqlValue::Uuid(w.order_id),
+                CqlValue::Int(w.quantity),
+                now.clone(),
+            ]);
+        }
+        let everywhere = global.filter(|r| r.is_global_possible());
+        if everywhere.is_some() {
+            batch.set_consistency(scylla::statement::Consistency::EachQuorum);
+            batch.set_request_timeout(Some(crate::reach::GLOBAL_TIMEOUT));
+        }
+        match (self.session.batch(&batch, values).await, everywhere) {
+            (Ok(r), _) => crate::lwt_applied(r),
+            (Err(e), Some(reach)) => {
+                reach.declare_unreachable(format!("stock reservation: {e}"));
+                Ok(false)
+            }
+            (Err(e), None) => Err(StoreError::query("reserve stock", e)),
+        }
+    }
+
+    /// Reserves for one order: one conditional batch from the remembered count, reading again
+    /// when the condition shows it stale.
+    async fn reserve_one(
+        &self,
+        known: &mut Option<i64>,
+        sku: &str,
+        region: &str,
+        order_id: Uuid,
+        quantity: i32,
+        global: Option<&crate::reach::Reach>,
+    ) -> Result<Reservation, StoreError> {
         let mut fresh = known.is_none();
         let mut available = match *known {
             Some(a) => a,
@@ -222,7 +388,7 @@ impl Stock {
     /// Gives back what `order_id` reserved of `sku` in `region`; a no-op if it holds nothing.
     pub async fn release(&self, sku: &str, region: &str, order_id: Uuid) -> Result<(), StoreError> {
         let allotment = self.allotment(sku, region);
-        let mut known = allotment.lock().await;
+        let mut known = allotment.known.lock().await;
         *known = None;
         for _ in 0..CONTENTION_RETRIES {
             let result = self
@@ -261,4 +427,17 @@ impl Stock {
             key: format!("{sku}/{region}"),
         })
     }
+}
+
+/// Waiting reservations in groups of at most `GROUP_MAX`, in the order they came.
+fn into_groups(mut waiting: Vec<Waiting>) -> Vec<Vec<Waiting>> {
+    let mut groups = Vec::new();
+    while waiting.len() > GROUP_MAX {
+        let rest = waiting.split_off(GROUP_MAX);
+        groups.push(std::mem::replace(&mut waiting, rest));
+    }
+    if !waiting.is_empty() {
+        groups.push(waiting);
+    }
+    groups
 }
