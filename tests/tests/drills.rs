@@ -544,7 +544,8 @@ async fn a_second_worker_joining_and_leaving_the_group_rebalances_without_loss_o
 }
 
 /// Runs `./dev drill <scenario>` under open-loop load through both edges, its report written to a
-/// fresh temporary directory (not bench/results), and returns whether it exited 0 and the report.
+/// fresh temporary directory (not bench/results; left there to read), and returns whether it
+/// exited 0 and the report.
 fn drill(scenario: &str, options: &[&str]) -> (bool, serde_json::Value) {
     let script = std::env::var("ORDERS_DEV_BIN")
         .map(std::path::PathBuf::from)
@@ -571,7 +572,7 @@ fn drill(scenario: &str, options: &[&str]) -> (bool, serde_json::Value) {
         .unwrap_or_else(|| panic!("./dev drill {scenario} wrote no report:\n{log}"));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("report json");
-    let _ = std::fs::remove_dir_all(&out_dir);
+    eprintln!("{scenario}: report in {}", out_dir.display());
     if !out.status.success() {
         eprintln!("./dev drill {scenario} exited {}:\n{log}", out.status);
     }

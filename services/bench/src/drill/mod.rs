@@ -225,6 +225,9 @@ async fn converge(
     }
 }
 
+/// Seconds of load after the heal finished, at least.
+const AFTER_HEAL_S: f64 = 10.0;
+
 pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
     let (duration, fault_at, heal_at) = args.timing(ctx.quick);
     if !(fault_at < heal_at && fault_at < duration) {
@@ -268,34 +271,52 @@ pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
         max_in_flight: ctx.limits.max_in_flight,
         drain: timeout + Duration::from_secs(2),
     };
-    let loads = edges.iter().map(|(region, placer)| {
-        let (attempts, edge) = (attempts.clone(), region.name.clone());
-        load::run(
-            Schedule::new(args.rate, Duration::from_secs_f64(duration)),
-            limits,
-            move |_| {
-                let (placer, attempts, edge) = (placer.clone(), attempts.clone(), edge.clone());
-                async move {
-                    let issued_s = t0.elapsed().as_secs_f64();
-                    let result = placer.place().await;
-                    let done_s = t0.elapsed().as_secs_f64();
-                    let (error, order_id, served_by) = match &result {
-                        Ok(p) => (None, Some(p.order_id), p.served_by.clone()),
-                        Err(e) => (Some(e.0.clone()), None, None),
-                    };
-                    attempts.lock().expect("attempts lock").push(Attempt {
-                        edge,
-                        issued_s,
-                        done_s,
-                        error,
-                        order_id,
-                        served_by,
-                    });
-                    result.map(|p| Done { ack: p.at })
-                }
-            },
-        )
-    });
+    let load_for = |seconds: f64| {
+        futures::future::join_all(edges.iter().map(|(region, placer)| {
+            let (attempts, edge) = (attempts.clone(), region.name.clone());
+            load::run(
+                Schedule::new(args.rate, Duration::from_secs_f64(seconds)),
+                limits,
+                move |_| {
+                    let (placer, attempts, edge) = (placer.clone(), attempts.clone(), edge.clone());
+                    async move {
+                        let issued_s = t0.elapsed().as_secs_f64();
+                        let result = placer.place().await;
+                        let done_s = t0.elapsed().as_secs_f64();
+                        let (error, order_id, served_by) = match &result {
+                            Ok(p) => (None, Some(p.order_id), p.served_by.clone()),
+                            Err(e) => (Some(e.0.clone()), None, None),
+                        };
+                        attempts.lock().expect("attempts lock").push(Attempt {
+                            edge,
+                            issued_s,
+                            done_s,
+                            error,
+                            order_id,
+                            served_by,
+                        });
+                        result.map(|p| Done { ack: p.at })
+                    }
+                },
+            )
+        }))
+    };
+    let (healed_tx, healed_rx) = tokio::sync::oneshot::channel::<f64>();
+    // The load runs for --duration, and on until AFTER_HEAL_S after the heal finished, however
+    // long the heal took: recovery after the heal is measured on every run.
+    let loads = async {
+        load_for(duration).await;
+        if let Ok(healed_s) = healed_rx.await {
+            let from = t0.elapsed().as_secs_f64().max(healed_s);
+            let until = healed_s + AFTER_HEAL_S;
+            if until > from {
+                progress(format!(
+                    "load goes on until {until:.0} s, {AFTER_HEAL_S} s after the heal"
+                ));
+                load_for(until - from).await;
+            }
+        }
+    };
     let ticker = {
         let attempts = attempts.clone();
         tokio::spawn(async move {
@@ -348,6 +369,7 @@ pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
         };
         commands.extend(run_at(ctx, scenario.heal(), heal_at, args.dry_run, t0).await);
         let heal_done_s = commands.last().map_or(heal_at, |c| c.finished_s);
+        let _ = healed_tx.send(heal_done_s);
         let ids: Vec<Uuid> = attempts
             .lock()
             .expect("attempts lock")
@@ -362,7 +384,7 @@ pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
         let c = converge(&http, &key, &regions, ids, converge_timeout).await;
         (commands, outage, c)
     };
-    let drive = async { tokio::join!(futures::future::join_all(loads), after_heal) };
+    let drive = async { tokio::join!(loads, after_heal) };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let (_, (commands, outage, early)) = tokio::select! {
         done = drive => done,
@@ -491,7 +513,7 @@ pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
         allotments: &allotments,
         replication: &replication,
         degraded: &degraded,
-        load_end_s: duration,
+        load_end_s: attempts.iter().map(|a| a.issued_s).fold(0.0, f64::max),
     };
 
     let (checks, sections) = render::render(
