@@ -301,14 +301,24 @@ pub async fn run(ctx: &Ctx, args: &DrillArgs) -> anyhow::Result<Report> {
             )
         }))
     };
-    let (healed_tx, healed_rx) = tokio::sync::oneshot::channel::<f64>();
-    // The load runs for --duration, and on until AFTER_HEAL_S after the heal finished, however
-    // long the heal took: recovery after the heal is measured on every run.
+    let (healed_tx, mut healed_rx) = tokio::sync::oneshot::channel::<f64>();
+    // The load runs for --duration, then on, a second at a time, until the heal has finished, and
+    // until AFTER_HEAL_S after that: recovery after the heal is measured however long it took,
+    // with no gap in the load.
     let loads = async {
         load_for(duration).await;
-        if let Ok(healed_s) = healed_rx.await {
-            let from = t0.elapsed().as_secs_f64().max(healed_s);
+        let healed_s = loop {
+            match healed_rx.try_recv() {
+                Ok(s) => break Some(s),
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => break None,
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                    load_for(1.0).await;
+                }
+            }
+        };
+        if let Some(healed_s) = healed_s {
             let until = healed_s + AFTER_HEAL_S;
+            let from = t0.elapsed().as_secs_f64();
             if until > from {
                 progress(format!(
                     "load goes on until {until:.0} s, {AFTER_HEAL_S} s after the heal"
