@@ -1,8 +1,7 @@
 //! Helpers of the poison test: the eu worker that parks (the stack's own when it serves
 //! `/admin/parked`, else a worker of this build started on its own topic and consumer group so the
 //! stack's older workers never see the poison), its admin API, and a group's committed offset.
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
@@ -11,7 +10,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{Region, credentials, eventually, regions, repo_root};
+use crate::extra::{comes_up, service_command};
+use crate::{Region, credentials, regions};
 
 /// The port of the worker a test starts itself (the stack's workers use 9181, 9182, 9191, ...).
 pub const OWN_WORKER_PORT: u16 = 19_281;
@@ -83,30 +83,18 @@ impl ParkingWorker {
         orders_log::create_topics(&region.kafka, &[(topic.as_str(), 1)])
             .await
             .expect("create the poison test's topic");
-        let bin = std::env::var("ORDERS_BIN_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| repo_root().join("target/release"))
-            .join("orders-worker");
-        assert!(bin.exists(), "{} is missing: build the workspace", bin.display());
         let all: Vec<String> = regions().into_iter().map(|r| r.name).collect();
         let log = std::fs::File::create(std::env::temp_dir().join(format!("{topic}.log"))).expect("log file");
-        let child = Command::new(&bin)
-            .env("ORDERS_REGION", &region.name)
+        let payment = std::env::var("ORDERS_PAYMENT_URL").unwrap_or_else(|_| "http://127.0.0.1:8099".into());
+        let child = service_command("orders-worker", region, &format!("127.0.0.1:{OWN_WORKER_PORT}"))
             .env("ORDERS_REGIONS", all.join(","))
-            .env("ORDERS_LISTEN", format!("127.0.0.1:{OWN_WORKER_PORT}"))
-            .env("ORDERS_CASSANDRA", region.cql_contact())
-            .env("ORDERS_KAFKA", &region.kafka)
-            .env(
-                "ORDERS_PAYMENT_URL",
-                std::env::var("ORDERS_PAYMENT_URL").unwrap_or_else(|_| "http://127.0.0.1:8099".into()),
-            )
+            .env("ORDERS_PAYMENT_URL", payment)
             .env("ORDERS_OPS_TOKEN", &token)
             .env("ORDERS_WORKER_GROUP", &group)
             .env("ORDERS_WORKER_TOPICS", &topic)
-            .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            .unwrap_or_else(|e| panic!("cannot start a worker of this build: {e}"));
         let worker = ParkingWorker {
             base: format!("http://127.0.0.1:{OWN_WORKER_PORT}"),
             topic,
@@ -116,22 +104,11 @@ impl ParkingWorker {
             http,
             own: Some(child),
         };
-        let live = format!("{}/health/live", worker.base);
-        let up = eventually(Duration::from_secs(30), || {
-            let (http, live) = (worker.http.clone(), live.clone());
-            async move {
-                http.get(&live)
-                    .send()
-                    .await
-                    .ok()
-                    .filter(|r| r.status().is_success())
-            }
-        })
-        .await;
         assert!(
-            up.is_some(),
-            "our own {} worker never came up on {live}",
-            region.name
+            comes_up(&worker.base).await,
+            "our own {} worker never came up on {}",
+            region.name,
+            worker.base
         );
         worker
     }
