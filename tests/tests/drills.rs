@@ -717,3 +717,102 @@ impl Drop for PartitionHealed {
             .output();
     }
 }
+
+/// An order of `origin` that is open and placed but whose record no worker will ever receive: as
+/// when its record arrived while the two regions' views of an ownership move disagreed, and both
+/// passed it over.
+async fn plant_open_order_without_record(origin: &str) -> Uuid {
+    use orders_domain::{LineItem, Money, OrderEvent, OrderStream, Region, ShippingAddress, next_envelope};
+    use orders_store::events::Write;
+    use orders_store::open_orders::OpenOrders;
+    use orders_store::{Durability, EventStore};
+
+    let session = session(&region(origin)).await;
+    let here = Region::new(origin.to_string()).expect("region name");
+    let order_id = Uuid::new_v4();
+    let price = Money {
+        amount_minor: 1999,
+        currency: "EUR".into(),
+    };
+    let event = OrderEvent::OrderPlaced {
+        customer_id: Uuid::new_v4(),
+        items: vec![LineItem {
+            sku: "TSHIRT-BLK-M".into(),
+            quantity: 1,
+            unit_price: price.clone(),
+        }],
+        total: price,
+        shipping_address: ShippingAddress {
+            name: "Handback Test".into(),
+            line1: "1 Race Street".into(),
+            line2: None,
+            city: "Berlin".into(),
+            postal_code: "10115".into(),
+            country: "DE".into(),
+        },
+        idempotency_fingerprint: format!("handback-test-{order_id}"),
+    };
+    let envelope = next_envelope(
+        &OrderStream::new(order_id),
+        &here,
+        event,
+        Uuid::now_v7(),
+        chrono::Utc::now(),
+    );
+    (OpenOrders::new(session.clone()).await.expect("open orders"))
+        .add(origin, order_id, envelope.occurred_at)
+        .await
+        .expect("open order row");
+    let store = EventStore::new(session, here, orders_store::reach::Reach::default())
+        .await
+        .expect("event store");
+    store
+        .write(&envelope, Durability::Global, Write::Placement)
+        .await
+        .expect("OrderPlaced written");
+    order_id
+}
+
+async fn status_of(api: &ApiClient, id: Uuid) -> String {
+    api.get_order(id).await.json["status"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test]
+#[ignore = "drill: ./dev test runs it after the other tests"]
+async fn orders_passed_over_during_a_handback_are_finished_by_the_region_that_gets_them_back() {
+    dev(&["takeover", "eu", "--by", "us"]);
+    struct HandBack;
+    impl Drop for HandBack {
+        fn drop(&mut self) {
+            dev(&["handback", "eu", "--by", "us"]);
+        }
+    }
+    let handback = HandBack;
+    // us has swept eu's open orders on gaining them; this one comes after, without a record.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let id = plant_open_order_without_record("eu").await;
+    let eu = ApiClient::new("eu");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        status_of(&eu, id).await,
+        "placed",
+        "no record, so no worker has taken it up yet"
+    );
+
+    drop(handback);
+
+    let finished = eventually(Duration::from_secs(30), || async {
+        let status = status_of(&eu, id).await;
+        (status == "confirmed" || status == "rejected").then_some(status)
+    })
+    .await;
+    assert!(
+        finished.is_some(),
+        "order {id} is still {:?} 30 s after eu got its orders back: nobody swept them",
+        status_of(&eu, id).await
+    );
+    assert_processed_once("eu", &[id], Duration::from_secs(30)).await;
+}

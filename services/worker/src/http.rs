@@ -230,15 +230,8 @@ async fn take_over(
         Ok(o) => o,
         Err(e) => return unavailable(e),
     };
-    // Finishing the dead region's open orders can take a while (some wait for replication):
-    // answer once ownership moved, and finish them in the background.
-    let (background, origin) = (worker.clone(), region.clone());
-    tokio::spawn(async move {
-        match background.process_open_orders(&origin).await {
-            Ok(n) => tracing::info!(origin, open_orders = n, "takeover: open orders processed"),
-            Err(error) => tracing::warn!(origin, %error, "takeover: open orders not all processed"),
-        }
-    });
+    // The dead region's open orders are finished in the background, by every worker of this
+    // region, once it sees the ownership it gained (`Worker::run_sweep_on_gain`).
     Json(
         json!({ "origin": region, "owner": owner.region, "epoch": owner.epoch, "open_orders": "processing" }),
     )

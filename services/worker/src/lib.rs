@@ -117,6 +117,7 @@ pub async fn run(app: App, listener: TcpListener) -> anyhow::Result<()> {
         worker.shutdown.clone(),
     ));
     tokio::spawn(worker.clone().run_parked_sweep(Duration::from_secs(15)));
+    tokio::spawn(worker.clone().run_sweep_on_gain(Duration::from_secs(1)));
     let consuming = tokio::spawn(consumer::run(worker.clone(), app.consumer));
     let shutdown = worker.shutdown.clone();
     axum::serve(listener, http::router(worker.clone()))
@@ -128,6 +129,37 @@ pub async fn run(app: App, listener: TcpListener) -> anyhow::Result<()> {
 }
 
 impl Worker {
+    /// Whenever this region comes to own an origin's orders (it took them over, or they were handed
+    /// back to it), processes that origin's open orders. While an ownership move spreads, each
+    /// region's view changes at its own next refresh: a record that arrived between the two saw
+    /// another owner in both regions and was passed over by both. Its order is still open, and
+    /// this finishes it.
+    pub async fn run_sweep_on_gain(self: Arc<Self>, every: Duration) {
+        let me = self.config.region.to_string();
+        let mut owned = self.processor.owners.owned_by(&me);
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let now = self.processor.owners.owned_by(&me);
+            for origin in now.difference(&owned) {
+                let (worker, origin) = (self.clone(), origin.clone());
+                tokio::spawn(async move {
+                    match worker.process_open_orders(&origin).await {
+                        Ok(n) => {
+                            tracing::info!(origin, open_orders = n, "ownership gained: open orders processed")
+                        }
+                        Err(error) => {
+                            tracing::warn!(origin, %error, "ownership gained: open orders not all processed")
+                        }
+                    }
+                });
+            }
+            owned = now;
+        }
+    }
+
     /// Processes every unfinished order placed in `origin`, as after a takeover. Returns how many
     /// orders were looked at.
     pub async fn process_open_orders(self: &Arc<Self>, origin: &str) -> Result<usize, StoreError> {

@@ -1,6 +1,6 @@
 //! The worker's view of who owns which region's orders, refreshed every second, and the operator
 //! commands that move ownership (take over a dead region's orders, hand them back).
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -69,6 +69,11 @@ impl Owners {
         self.view.read().expect("owners lock").clone()
     }
 
+    /// The regions whose orders `region` processes, as this view stands.
+    pub fn owned_by(&self, region: &str) -> BTreeSet<String> {
+        owned_by(&self.view.read().expect("owners lock"), region)
+    }
+
     /// Claims (`take`) or hands back (`!take`) `origin`'s orders, then refreshes the view.
     pub async fn claim(&self, origin: &str, take: bool) -> Result<Owner, StoreError> {
         let owner = self.store.claim(origin, take).await?;
@@ -87,5 +92,36 @@ impl Owners {
                 warn!(%error, "ownership refresh failed; keeping the last view");
             }
         }
+    }
+}
+
+/// The origins `region` processes in `view` (an origin without a claim processes its own).
+fn owned_by(view: &HashMap<String, Owner>, region: &str) -> BTreeSet<String> {
+    view.iter()
+        .filter(|(_, owner)| owner.region == region)
+        .map(|(origin, _)| origin.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(region: &str, epoch: i64) -> Owner {
+        Owner {
+            region: region.into(),
+            epoch,
+        }
+    }
+
+    #[test]
+    fn a_region_owns_what_the_view_gives_it() {
+        let view: HashMap<String, Owner> = [
+            ("eu".to_string(), owner("us", 5)),
+            ("us".to_string(), owner("us", 0)),
+        ]
+        .into();
+        assert_eq!(owned_by(&view, "us"), BTreeSet::from(["eu".into(), "us".into()]));
+        assert!(owned_by(&view, "eu").is_empty());
     }
 }
