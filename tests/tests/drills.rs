@@ -750,7 +750,8 @@ async fn plant_open_order_without_record(origin: &str) -> Uuid {
             postal_code: "10115".into(),
             country: "DE".into(),
         },
-        idempotency_fingerprint: format!("handback-test-{order_id}"),
+        // As long as the API's SHA-256 hex, which the spec requires.
+        idempotency_fingerprint: format!("{:032x}{:032x}", order_id.as_u128(), order_id.as_u128()),
     };
     let envelope = next_envelope(
         &OrderStream::new(order_id),
