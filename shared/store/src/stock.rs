@@ -236,8 +236,9 @@ impl Stock {
             if fits > 1 {
                 let rest = alone.split_off(fits);
                 let group = std::mem::replace(&mut alone, rest);
+                let orders: Vec<(Uuid, i32)> = group.iter().map(|w| (w.order_id, w.quantity)).collect();
                 match self
-                    .reserve_together(sku, region, available, &group, global)
+                    .reserve_together(sku, region, available, &orders, global)
                     .await
                 {
                     Ok(true) => {
@@ -272,10 +273,10 @@ impl Stock {
         sku: &str,
         region: &str,
         available: i64,
-        group: &[Waiting],
+        orders: &[(Uuid, i32)],
         global: Option<&crate::reach::Reach>,
     ) -> Result<bool, StoreError> {
-        let sum: i64 = group.iter().map(|w| w.quantity as i64).sum();
+        let sum: i64 = orders.iter().map(|(_, quantity)| *quantity as i64).sum();
         let mut batch = Batch::new(BatchType::Logged);
         let text = |v: &str| CqlValue::Text(v.to_string());
         let mut values = vec![vec![
@@ -286,13 +287,13 @@ impl Stock {
         ]];
         batch.append_statement(self.set_if.clone());
         let now = CqlValue::Timestamp(CqlTimestamp(Utc::now().timestamp_millis()));
-        for w in group {
+        for (order_id, quantity) in orders {
             batch.append_statement(self.insert_row.clone());
             values.push(vec![
                 text(sku),
                 text(region),
-                CqlValue::Uuid(w.order_id),
-                CqlValue::Int(w.quantity),
+                CqlValue::Uuid(*order_id),
+                CqlValue::Int(*quantity),
                 now.clone(),
             ]);
         }
@@ -342,28 +343,14 @@ impl Stock {
                     false => Reservation::Insufficient { available },
                 });
             }
-            let mut batch = Batch::new(BatchType::Logged);
-            batch.append_statement(self.set_if.clone());
-            batch.append_statement(self.insert_row.clone());
-            let values = (
-                (available - quantity as i64, sku, region, available),
-                (sku, region, order_id, quantity, Utc::now()),
-            );
-            let everywhere = global.filter(|r| r.is_global_possible());
-            if everywhere.is_some() {
-                batch.set_consistency(scylla::statement::Consistency::EachQuorum);
-                batch.set_request_timeout(Some(crate::reach::GLOBAL_TIMEOUT));
-            }
-            let applied = match (self.session.batch(&batch, values).await, everywhere) {
-                (Ok(r), _) => crate::lwt_applied(r)?,
-                (Err(e), Some(reach)) => {
-                    // The next round re-reads: a reservation that did commit locally shows as held.
-                    reach.declare_unreachable(format!("stock reservation: {e}"));
-                    false
-                }
-                (Err(e), None) => {
+            // Unreachable datacenters count as not applied: the next round re-reads, and a
+            // reservation that did commit locally shows as held.
+            let one = [(order_id, quantity)];
+            let applied = match self.reserve_together(sku, region, available, &one, global).await {
+                Ok(applied) => applied,
+                Err(error) => {
                     *known = None;
-                    return Err(StoreError::query("reserve stock", e));
+                    return Err(error);
                 }
             };
             if applied {
