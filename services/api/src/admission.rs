@@ -7,7 +7,7 @@
 //! same key is safe.
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -171,40 +171,123 @@ impl RateLimiter {
     }
 }
 
-/// At most `limit` requests doing database work at once; a request finding none free waits at most
-/// `wait`, then is shed.
+/// Detects a standing queue, CoDel's signal: a window in which even the fastest answer took longer
+/// than `target`. A burst passes through the in-flight bound and drains; a standing queue only
+/// grows latency, so while one shows (and for `hold` after the last request it made the API shed)
+/// fewer requests are admitted at once. Pure: the caller passes the clock.
+#[derive(Debug)]
+pub struct Pressure {
+    target: Duration,
+    window: Duration,
+    hold: Duration,
+    window_start: Option<Instant>,
+    fastest: Option<Duration>,
+    tight_until: Option<Instant>,
+}
+
+impl Pressure {
+    pub fn new(target: Duration, window: Duration, hold: Duration) -> Self {
+        Pressure {
+            target,
+            window,
+            hold,
+            window_start: None,
+            fastest: None,
+            tight_until: None,
+        }
+    }
+
+    /// An admitted request was answered `took` after it was admitted.
+    pub fn answered(&mut self, took: Duration, now: Instant) {
+        let start = *self.window_start.get_or_insert(now);
+        let fastest = self.fastest.map_or(took, |f| f.min(took));
+        self.fastest = Some(fastest);
+        if now.saturating_duration_since(start) >= self.window {
+            if fastest > self.target {
+                self.tight_until = Some(now + self.hold);
+            }
+            self.window_start = Some(now);
+            self.fastest = None;
+        }
+    }
+
+    /// A request was shed while tight: demand still exceeds what is admitted, so stay tight.
+    pub fn shed(&mut self, now: Instant) {
+        if self.is_tight(now) {
+            self.tight_until = Some(now + self.hold);
+        }
+    }
+
+    pub fn is_tight(&self, now: Instant) -> bool {
+        self.tight_until.is_some_and(|until| now < until)
+    }
+}
+
+/// How many requests may do database work at once: `limit` normally, enough for any burst;
+/// `tight` while a standing queue shows (`Pressure`), so an overload is shed at once instead of
+/// queueing in the database until every answer is slow and the workers fall behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub limit: usize,
+    pub tight: usize,
+}
+
+/// A standing queue is a window of 100 ms whose fastest answer took more than 50 ms (quiet answers
+/// take under 10); the tight bound holds for a second after the last request it shed.
+pub const PRESSURE_TARGET: Duration = Duration::from_millis(50);
+const PRESSURE_WINDOW: Duration = Duration::from_millis(100);
+const PRESSURE_HOLD: Duration = Duration::from_secs(1);
+
+/// At most `bounds.limit` requests doing database work at once (`bounds.tight` under pressure); a
+/// request finding none free waits at most `wait`, then is shed.
 #[derive(Debug)]
 pub struct InFlight {
     permits: Arc<Semaphore>,
-    limit: usize,
+    bounds: Bounds,
     wait: Duration,
     shed: AtomicU64,
+    admitted: Arc<AtomicUsize>,
+    pressure: Mutex<Pressure>,
 }
 
 /// A request admitted past the in-flight bound: holds its slot until dropped.
 pub struct Admitted {
     _permit: OwnedSemaphorePermit,
     gauge: IntGauge,
+    admitted: Arc<AtomicUsize>,
+    since: Instant,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
         self.gauge.dec();
+        self.admitted.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl InFlight {
-    pub fn new(limit: usize, wait: Duration) -> Self {
+    pub fn new(bounds: Bounds, wait: Duration) -> Self {
         InFlight {
-            permits: Arc::new(Semaphore::new(limit)),
-            limit,
+            permits: Arc::new(Semaphore::new(bounds.limit)),
+            bounds,
             wait,
             shed: AtomicU64::new(0),
+            admitted: Arc::new(AtomicUsize::new(0)),
+            pressure: Mutex::new(Pressure::new(PRESSURE_TARGET, PRESSURE_WINDOW, PRESSURE_HOLD)),
         }
     }
 
+    /// The bound in force now: `tight` under pressure, else `limit`.
     pub fn limit(&self) -> usize {
-        self.limit
+        match self
+            .pressure
+            .lock()
+            .expect("pressure lock")
+            .is_tight(Instant::now())
+        {
+            true => self.bounds.tight,
+            false => self.bounds.limit,
+        }
     }
 
     /// Requests shed since start.
@@ -212,30 +295,49 @@ impl InFlight {
         self.shed.load(Ordering::Relaxed)
     }
 
-    /// A slot, or `None` once `wait` passed without one (counted as shed). The semaphore is fair,
-    /// so the short wait smooths a burst without letting a queue build up.
+    /// A slot, or `None` (counted as shed): at once when the API is under pressure and `tight`
+    /// requests are in flight, else once `wait` passed without a slot. The semaphore is fair, so
+    /// the short wait smooths a burst without letting a queue build up.
     pub async fn enter(&self, gauge: &IntGauge) -> Option<Admitted> {
-        let permit = match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) if self.wait.is_zero() => None,
-            Err(_) => tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
-                .await
-                .ok()
-                .and_then(Result::ok),
+        let now = Instant::now();
+        let tight = self.pressure.lock().expect("pressure lock").is_tight(now);
+        let permit = if tight && self.admitted.load(Ordering::Relaxed) >= self.bounds.tight {
+            None
+        } else {
+            match self.permits.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) if self.wait.is_zero() => None,
+                Err(_) => tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+            }
         };
         match permit {
             Some(permit) => {
                 gauge.inc();
+                self.admitted.fetch_add(1, Ordering::Relaxed);
                 Some(Admitted {
                     _permit: permit,
                     gauge: gauge.clone(),
+                    admitted: self.admitted.clone(),
+                    since: Instant::now(),
                 })
             }
             None => {
                 self.shed.fetch_add(1, Ordering::Relaxed);
+                self.pressure.lock().expect("pressure lock").shed(Instant::now());
                 None
             }
         }
+    }
+
+    /// An admitted request was answered: its time feeds the pressure signal, and its slot is free.
+    pub fn answered(&self, admitted: Admitted) {
+        let now = Instant::now();
+        let took = now.saturating_duration_since(admitted.since);
+        drop(admitted);
+        self.pressure.lock().expect("pressure lock").answered(took, now);
     }
 }
 
@@ -276,7 +378,7 @@ pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: N
         .into_response();
     };
     let mut response = next.run(Request::from_parts(parts, body)).await;
-    drop(admitted);
+    state.admission.in_flight.answered(admitted);
     quota.write_headers(response.headers_mut());
     response
 }

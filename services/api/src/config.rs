@@ -27,9 +27,12 @@ pub struct Config {
     pub crash_point: CrashPoint,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
-    /// `ORDERS_MAX_IN_FLIGHT`: `/v1` requests served at once (default 64, for a 2-core box);
-    /// beyond it a request is shed with 503.
+    /// `ORDERS_MAX_IN_FLIGHT`: `/v1` requests served at once (default 64, for a 2-core box: room
+    /// for any burst); beyond it a request is shed with 503.
     pub max_in_flight: usize,
+    /// `ORDERS_MAX_IN_FLIGHT_UNDER_PRESSURE`: the bound while a standing queue shows (default 8,
+    /// capped at `max_in_flight`): what this box turns around in well under 100 ms.
+    pub max_in_flight_under_pressure: usize,
     /// `ORDERS_QUEUE_WAIT_MS`: how long a request may wait for a free slot before it is shed
     /// (default 10, at most 40, so a shed answer leaves within 50 ms).
     pub queue_wait: Duration,
@@ -69,6 +72,13 @@ impl Config {
                 detail: "must be at least 1".into(),
             });
         }
+        let under_pressure: usize = env.parse("ORDERS_MAX_IN_FLIGHT_UNDER_PRESSURE", "8")?;
+        if under_pressure == 0 {
+            return Err(ConfigError {
+                variable: "ORDERS_MAX_IN_FLIGHT_UNDER_PRESSURE",
+                detail: "must be at least 1".into(),
+            });
+        }
         let queue_wait_ms: u64 = env.parse("ORDERS_QUEUE_WAIT_MS", "10")?;
         if queue_wait_ms > MAX_QUEUE_WAIT_MS {
             return Err(ConfigError {
@@ -90,6 +100,7 @@ impl Config {
             crash_point,
             max_body_bytes: 64 * 1024,
             max_in_flight,
+            max_in_flight_under_pressure: under_pressure.min(max_in_flight),
             queue_wait: Duration::from_millis(queue_wait_ms),
             rate_limit: env.parse("ORDERS_RATE_LIMIT", "1000/s,2000")?,
             rate_limits: env.parse("ORDERS_RATE_LIMITS", "")?,
@@ -128,6 +139,7 @@ mod tests {
     fn admission_defaults_do_not_throttle_a_benchmark_and_limits_are_read_per_client() {
         let c = Config::from_lookup(|_| None).unwrap();
         assert_eq!(c.max_in_flight, 64);
+        assert_eq!(c.max_in_flight_under_pressure, 8);
         assert_eq!(c.queue_wait, Duration::from_millis(10));
         assert_eq!(
             c.rate_limit,
@@ -144,6 +156,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.max_in_flight, 1);
+        assert_eq!(c.max_in_flight_under_pressure, 1, "never above the bound itself");
         assert_eq!(c.rate_limits.0["dev-storefront"].burst, 4);
     }
 

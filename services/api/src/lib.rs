@@ -134,7 +134,13 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     )?;
     let admission = admission::Admission {
         rate: admission::RateLimiter::new(config.rate_limit, config.rate_limits.clone()),
-        in_flight: admission::InFlight::new(config.max_in_flight, config.queue_wait),
+        in_flight: admission::InFlight::new(
+            admission::Bounds {
+                limit: config.max_in_flight,
+                tight: config.max_in_flight_under_pressure,
+            },
+            config.queue_wait,
+        ),
     };
     let metrics = Arc::new(metrics::Metrics::new(config.region.as_str()));
     metrics
@@ -183,6 +189,11 @@ fn register_shedding(state: &Arc<AppState>, thresholds: &orders_checks::Threshol
                     return Vec::new();
                 };
                 let in_flight = &state.admission.in_flight;
+                let limit = in_flight.limit();
+                state
+                    .metrics
+                    .in_flight_limit
+                    .set(i64::try_from(limit).unwrap_or(i64::MAX));
                 let per_second = rate
                     .lock()
                     .expect("shed rate lock")
@@ -193,8 +204,11 @@ fn register_shedding(state: &Arc<AppState>, thresholds: &orders_checks::Threshol
                 }
                 if check.status != Status::Pass {
                     check = check.with_output(format!(
-                        "shedding {per_second:.2} requests/s over the last 10 s (limit {} in flight)",
-                        in_flight.limit()
+                        "shedding {per_second:.2} requests/s over the last 10 s (limit {limit} in flight{})",
+                        match limit < state.config.max_in_flight {
+                            true => ", tightened: a standing queue",
+                            false => "",
+                        }
                     ));
                 }
                 vec![

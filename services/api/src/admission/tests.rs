@@ -95,7 +95,7 @@ fn the_ratelimit_fields_follow_the_ietf_draft_syntax() {
 async fn beyond_the_in_flight_limit_a_request_is_shed_after_the_short_wait() {
     // Given a limit of one with a 5 ms wait, and one request holding the slot
     let gauge = IntGauge::new("g", "g").unwrap();
-    let in_flight = InFlight::new(1, Duration::from_millis(5));
+    let in_flight = InFlight::new(Bounds { limit: 1, tight: 1 }, Duration::from_millis(5));
     let held = in_flight.enter(&gauge).await.expect("a free slot");
     assert_eq!(gauge.get(), 1);
     // When another request arrives
@@ -118,7 +118,10 @@ async fn beyond_the_in_flight_limit_a_request_is_shed_after_the_short_wait() {
 #[tokio::test]
 async fn a_request_waiting_briefly_gets_a_slot_freed_within_the_wait() {
     let gauge = IntGauge::new("g", "g").unwrap();
-    let in_flight = Arc::new(InFlight::new(1, Duration::from_millis(40)));
+    let in_flight = Arc::new(InFlight::new(
+        Bounds { limit: 1, tight: 1 },
+        Duration::from_millis(40),
+    ));
     let held = in_flight.enter(&gauge).await.expect("a free slot");
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -142,4 +145,62 @@ fn the_shed_rate_is_per_second_over_the_window_and_forgets_older_sheds() {
     assert_eq!(rate.observe(at(10), 20), 2.0);
     // And once they are older than the window they are forgotten
     assert_eq!(rate.observe(at(13), 20), 0.0);
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn a_burst_that_drains_is_no_pressure() {
+    // Given answers over two windows, slow ones among them but the fastest of each under the target
+    let mut pressure = Pressure::new(ms(50), ms(100), ms(1000));
+    let t0 = Instant::now();
+    for (at, took) in [(0, 5), (40, 180), (90, 120), (110, 30), (150, 400), (230, 8)] {
+        pressure.answered(ms(took), t0 + ms(at));
+    }
+    // Then the bound is never tightened
+    assert!(!pressure.is_tight(t0 + ms(230)));
+}
+
+#[test]
+fn a_window_whose_fastest_answer_is_slow_tightens_until_a_second_passes_without_shedding() {
+    let mut pressure = Pressure::new(ms(50), ms(100), ms(1000));
+    let t0 = Instant::now();
+    // Given a window of 100 ms in which every answer took longer than 50 ms
+    for (at, took) in [(0, 70), (50, 90), (100, 60)] {
+        pressure.answered(ms(took), t0 + ms(at));
+    }
+    // Then the bound is tight
+    assert!(pressure.is_tight(t0 + ms(100)));
+    // And requests shed meanwhile keep it tight a second beyond the last of them
+    pressure.shed(t0 + ms(900));
+    assert!(pressure.is_tight(t0 + ms(1800)));
+    // And a second with nothing shed loosens it, whatever the answers took
+    assert!(!pressure.is_tight(t0 + ms(1901)));
+    // And a shed while loose (a burst over the full bound) does not tighten it
+    pressure.shed(t0 + ms(2000));
+    assert!(!pressure.is_tight(t0 + ms(2001)));
+}
+
+#[tokio::test]
+async fn under_pressure_a_request_beyond_the_tight_bound_is_shed_at_once() {
+    // Given a bound of 4, tightened to 1, with a long queue wait
+    let gauge = IntGauge::new("g", "g").unwrap();
+    let in_flight = InFlight::new(Bounds { limit: 4, tight: 1 }, ms(40));
+    assert_eq!(in_flight.limit(), 4);
+    // When a window passes in which the fastest answer took longer than the target
+    for _ in 0..2 {
+        let admitted = in_flight.enter(&gauge).await.expect("a free slot");
+        tokio::time::sleep(PRESSURE_TARGET + ms(60)).await;
+        in_flight.answered(admitted);
+    }
+    assert_eq!(in_flight.limit(), 1);
+    // Then one request is admitted and the next is shed without waiting, though slots are free
+    let held = in_flight.enter(&gauge).await.expect("the tight bound's slot");
+    let start = Instant::now();
+    assert!(in_flight.enter(&gauge).await.is_none());
+    assert!(start.elapsed() < ms(20), "{:?}", start.elapsed());
+    assert_eq!(in_flight.shed_total(), 1);
+    drop(held);
 }
