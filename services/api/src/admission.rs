@@ -171,10 +171,11 @@ impl RateLimiter {
     }
 }
 
-/// Detects a standing queue, CoDel's signal: a window in which even the fastest answer took longer
-/// than `target`. A burst passes through the in-flight bound and drains; a standing queue only
-/// grows latency, so while one shows (and for `hold` after the last request it made the API shed)
-/// fewer requests are admitted at once. Pure: the caller passes the clock.
+/// Detects a standing queue, CoDel's signal: `WINDOWS` windows in a row in which even the fastest
+/// answer took longer than `target`. A burst passes through the in-flight bound and drains, and a
+/// pause of the database holds every answer up once; a standing queue only grows latency, so while
+/// one shows (and for `hold` after the last request it made the API shed) fewer requests are
+/// admitted at once. Pure: the caller passes the clock.
 #[derive(Debug)]
 pub struct Pressure {
     target: Duration,
@@ -182,10 +183,15 @@ pub struct Pressure {
     hold: Duration,
     window_start: Option<Instant>,
     fastest: Option<Duration>,
+    /// Windows in a row whose fastest answer was slower than `target`.
+    slow_windows: u32,
     tight_until: Option<Instant>,
 }
 
 impl Pressure {
+    /// Slow windows in a row that make a standing queue.
+    pub const WINDOWS: u32 = 3;
+
     pub fn new(target: Duration, window: Duration, hold: Duration) -> Self {
         Pressure {
             target,
@@ -193,6 +199,7 @@ impl Pressure {
             hold,
             window_start: None,
             fastest: None,
+            slow_windows: 0,
             tight_until: None,
         }
     }
@@ -203,7 +210,11 @@ impl Pressure {
         let fastest = self.fastest.map_or(took, |f| f.min(took));
         self.fastest = Some(fastest);
         if now.saturating_duration_since(start) >= self.window {
-            if fastest > self.target {
+            self.slow_windows = match fastest > self.target {
+                true => self.slow_windows + 1,
+                false => 0,
+            };
+            if self.slow_windows >= Self::WINDOWS {
                 self.tight_until = Some(now + self.hold);
             }
             self.window_start = Some(now);
@@ -232,8 +243,8 @@ pub struct Bounds {
     pub tight: usize,
 }
 
-/// A standing queue is a window of 100 ms whose fastest answer took more than 50 ms (quiet answers
-/// take under 10); the tight bound holds for a second after the last request it shed.
+/// A standing queue is three windows of 100 ms in a row whose fastest answer took more than 50 ms
+/// (quiet answers take under 10); the tight bound holds for a second after the last request it shed.
 pub const PRESSURE_TARGET: Duration = Duration::from_millis(50);
 const PRESSURE_WINDOW: Duration = Duration::from_millis(100);
 const PRESSURE_HOLD: Duration = Duration::from_secs(1);

@@ -167,12 +167,16 @@ fn a_burst_that_drains_is_no_pressure() {
 fn a_window_whose_fastest_answer_is_slow_tightens_until_a_second_passes_without_shedding() {
     let mut pressure = Pressure::new(ms(50), ms(100), ms(1000));
     let t0 = Instant::now();
-    // Given a window of 100 ms in which every answer took longer than 50 ms
-    for (at, took) in [(0, 70), (50, 90), (100, 60)] {
+    // Given windows of 100 ms in which every answer took longer than 50 ms
+    let slow = [(0, 70), (50, 90), (100, 60), (150, 80), (200, 75), (250, 90)];
+    for (at, took) in slow {
         pressure.answered(ms(took), t0 + ms(at));
     }
-    // Then the bound is tight
-    assert!(pressure.is_tight(t0 + ms(100)));
+    // Then two such windows are not yet a standing queue (a pause of the database looks alike)
+    assert!(!pressure.is_tight(t0 + ms(250)));
+    // And the third one is
+    pressure.answered(ms(70), t0 + ms(300));
+    assert!(pressure.is_tight(t0 + ms(300)));
     // And requests shed meanwhile keep it tight a second beyond the last of them
     pressure.shed(t0 + ms(900));
     assert!(pressure.is_tight(t0 + ms(1800)));
@@ -189,8 +193,8 @@ async fn under_pressure_a_request_beyond_the_tight_bound_is_shed_at_once() {
     let gauge = IntGauge::new("g", "g").unwrap();
     let in_flight = InFlight::new(Bounds { limit: 4, tight: 1 }, ms(40));
     assert_eq!(in_flight.limit(), 4);
-    // When a window passes in which the fastest answer took longer than the target
-    for _ in 0..2 {
+    // When windows pass in which the fastest answer took longer than the target
+    for _ in 0..=Pressure::WINDOWS {
         let admitted = in_flight.enter(&gauge).await.expect("a free slot");
         tokio::time::sleep(PRESSURE_TARGET + ms(60)).await;
         in_flight.answered(admitted);
