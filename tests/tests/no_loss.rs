@@ -1,6 +1,9 @@
 //! No dual-write loss: an API that dies between the database write and the Kafka produce loses
 //! nothing. A second eu API runs with the crash point `after_append`, so it aborts right after the
-//! `OrderPlaced` is in the store; the region's relay must still publish the event to Kafka.
+//! `OrderPlaced` is in the store; the placement wrote no outbox row, so a relay of the region must
+//! find it from its open-orders row and publish the event to Kafka, and the order is confirmed.
+//! The crashed API comes back as a third one (a restart), whose relay must do it even if the
+//! stack's own eu API runs an older build.
 use std::time::Duration;
 
 use orders_tests::api::{ApiClient, fresh_key, sample_order};
@@ -37,6 +40,16 @@ async fn an_api_killed_between_the_append_and_the_produce_loses_no_event() {
     let status = crashing.wait().expect("wait for the crashed api");
     assert!(!status.success(), "the api exited cleanly instead of aborting");
 
+    // The crashed API restarts: its relay (or the stack's API's) finds the open order.
+    let restarted_port = 18_182;
+    let restarted = Restarted(
+        orders_tests::extra::api_command(&eu, restarted_port)
+            .spawn()
+            .expect("restart the crashed eu api"),
+    );
+    let up = orders_tests::extra::comes_up(&format!("http://127.0.0.1:{restarted_port}")).await;
+    assert!(up, "the restarted api never came up");
+
     // The order is in the store although nobody was told, and its event reaches Kafka anyway.
     let order_id = orders_domain::order_id_for(orders_tests::api::CLIENT_ID, &key);
     let (bootstrap, id) = (eu.kafka.clone(), order_id.to_string());
@@ -57,9 +70,33 @@ async fn an_api_killed_between_the_append_and_the_produce_loses_no_event() {
         "OrderPlaced of {order_id} never reached eu orders after the crash"
     );
 
-    // The client's retry returns the order the crashed request created.
+    // The client's retry returns the order the crashed request created, and the worker, which got
+    // it from Kafka, confirms it.
     let retry = ApiClient::new("eu").place(&key, &body).await;
     assert_eq!(retry.status, 201, "{}", retry.text);
     assert_eq!(retry.order_id(), order_id);
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    let fin = orders_tests::eventually(Duration::from_secs(30), || async {
+        let order = ApiClient::new("eu").get_order(order_id).await;
+        let status = order.json["status"].as_str()?.to_string();
+        matches!(status.as_str(), "confirmed" | "rejected" | "cancelled").then_some(status)
+    })
+    .await
+    .map(|(status, _)| status);
+    assert_eq!(
+        fin.as_deref(),
+        Some("confirmed"),
+        "order {order_id} did not end confirmed after the crash"
+    );
+    drop(restarted);
+}
+
+/// The restarted API, stopped when the test ends however it ends.
+struct Restarted(std::process::Child);
+
+impl Drop for Restarted {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

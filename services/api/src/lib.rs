@@ -237,6 +237,13 @@ pub async fn run(app: App, listener: TcpListener, shutdown: CancellationToken) -
             .clone()
             .run_relay(Duration::from_secs(1), shutdown.clone()),
     );
+    // Placements write no outbox row: their open-orders rows are their intents, relayed by the API.
+    tokio::spawn(
+        state
+            .journal
+            .clone()
+            .run_placement_relay(Duration::from_secs(1), shutdown.clone()),
+    );
     tokio::spawn(state.journal.store().reach().clone().run_probe(
         state.session.clone(),
         state.config.region.to_string(),

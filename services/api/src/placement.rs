@@ -14,7 +14,7 @@ use orders_domain::{
     Claim, ClaimVerdict, EventEnvelope, LineItem, Money, OrderEvent, OrderState, OrderStream,
     PlaceOrderRequest, Region, judge_claims, next_envelope, order_id_for,
 };
-use orders_journal::{Intent, Journal, JournalError};
+use orders_journal::{Journal, JournalError};
 use orders_store::customers::{CustomerOrder, Customers};
 use orders_store::idempotency::{ClaimRequest, Idempotency, KeyRecord, Scope};
 use orders_store::open_orders::OpenOrders;
@@ -41,17 +41,17 @@ pub trait Orders {
     async fn read_stream(&self, order_id: Uuid) -> Result<OrderStream, StoreError>;
     /// The customer's row of the order (harmless if the placement then fails).
     async fn record_customer_order(&self, customer_id: Uuid, row: &CustomerOrder) -> Result<(), StoreError>;
-    /// The order among this region's open orders (harmless if the placement then fails).
+    /// The order among this region's open orders, which is also the placement's intent: it must be
+    /// in place before the event is (harmless if the placement then fails).
     async fn add_open_order(
         &self,
         origin: &str,
         order_id: Uuid,
         placed_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Writes the outbox row of `OrderPlaced`, which must be in place before the event is.
-    async fn intend(&self, envelope: &EventEnvelope) -> Result<Intent, JournalError>;
-    /// Writes `OrderPlaced` (the caller holds the key's claim) and publishes it.
-    async fn place(&self, envelope: &EventEnvelope, intent: Intent) -> Result<Appended, JournalError>;
+    /// Writes `OrderPlaced` (the caller holds the key's claim and wrote the open-orders row) and
+    /// publishes it.
+    async fn place(&self, envelope: &EventEnvelope) -> Result<Appended, JournalError>;
 }
 
 /// The idempotency claims of a key: one row per claiming request.
@@ -104,12 +104,8 @@ impl Orders for Store<'_> {
         self.open_orders.add(origin, order_id, placed_at).await
     }
 
-    async fn intend(&self, envelope: &EventEnvelope) -> Result<Intent, JournalError> {
-        self.journal.intend_placement(envelope).await
-    }
-
-    async fn place(&self, envelope: &EventEnvelope, intent: Intent) -> Result<Appended, JournalError> {
-        self.journal.place(envelope, intent).await
+    async fn place(&self, envelope: &EventEnvelope) -> Result<Appended, JournalError> {
+        self.journal.place(envelope).await
     }
 }
 
@@ -283,26 +279,16 @@ impl<O: Orders, C: Claims, A: SoldOut> Placement<'_, O, C, A> {
             total_minor: total.amount_minor,
             currency: total.currency.clone(),
         };
-        // The rows beside the event, and its outbox row, are harmless if the placement then fails
-        // (readers skip orders without events; the relay drops an intent whose event never came),
-        // so they are written at once, and the event after them.
-        let (_, _, intent) = tokio::try_join!(
-            async {
-                Ok::<_, ApiError>(
-                    self.orders
-                        .record_customer_order(request.customer_id, &row)
-                        .await?,
-                )
-            },
-            async {
-                let open = self
-                    .orders
-                    .add_open_order(self.region.as_str(), order_id, envelope.occurred_at);
-                Ok::<_, ApiError>(open.await?)
-            },
-            async { Ok::<_, ApiError>(self.orders.intend(&envelope).await?) },
+        // The rows beside the event are harmless if the placement then fails (readers skip orders
+        // without events; the relay drops an open-orders row whose event never came), so they are
+        // written at once, and the event after them: the open-orders row is the placement's intent,
+        // from which the relay publishes the event if this process dies before it does.
+        tokio::try_join!(
+            self.orders.record_customer_order(request.customer_id, &row),
+            self.orders
+                .add_open_order(self.region.as_str(), order_id, envelope.occurred_at),
         )?;
-        let outcome = self.orders.place(&envelope, intent).await?;
+        let outcome = self.orders.place(&envelope).await?;
         let durability = match (outcome, self.orders.durability()) {
             (Appended::Degraded, _) => "global_degraded",
             (_, Durability::Global) => "global",

@@ -4,9 +4,9 @@
 //! Order of work and consistency as `POST /v1/orders` (services/api/src/routes/orders.rs): read the
 //! order stream; write this request's claim of the idempotency key and read every claim of it
 //! (EACH_QUORUM write and QUORUM read in global durability, LOCAL_QUORUM in local); the customer
-//! and open-order rows together; the outbox row; the event insert (EACH_QUORUM in global
-//! durability; no lightweight transaction); then the Kafka produce (followed by the outbox delete,
-//! as the journal does) concurrently with marking the key done. The acknowledgement is when the
+//! and open-order rows together (the open-order row is the placement's intent: no outbox row); the
+//! event insert (EACH_QUORUM in global durability; no lightweight transaction); then the Kafka
+//! produce concurrently with marking the key done. The acknowledgement is when the
 //! key is marked done, where the API answers 201; the produce is waited for too and counted in the
 //! completion latency and the errors. The events are real `OrderPlaced` events, so the worker
 //! processes them like any other order.
@@ -22,7 +22,6 @@ use orders_store::customers::{CustomerOrder, Customers};
 use orders_store::events::Write;
 use orders_store::idempotency::{ClaimRequest, Idempotency, Scope};
 use orders_store::open_orders::OpenOrders;
-use orders_store::outbox::Outbox;
 use orders_store::{Appended, Durability, EventStore, StoreConfig};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -39,7 +38,6 @@ pub struct RawBackend {
     region: Region,
     durability: Durability,
     store: EventStore,
-    outbox: Outbox,
     idempotency: Idempotency,
     customers: Customers,
     open_orders: OpenOrders,
@@ -79,7 +77,6 @@ impl RawBackend {
             .with_context(|| format!("creating the Kafka producer for {}", region.kafka))?;
         Ok(Arc::new(RawBackend {
             store: EventStore::new(session.clone(), name.clone(), reach).await?,
-            outbox: Outbox::new(session.clone(), name.as_str()).await?,
             idempotency: Idempotency::new(session.clone(), name.as_str()).await?,
             customers: Customers::new(session.clone()).await?,
             open_orders: OpenOrders::new(session).await?,
@@ -168,13 +165,13 @@ impl RawBackend {
             total_minor: sku.price_minor,
             currency: sku.currency.clone(),
         };
-        // As the API: the rows beside the event and its outbox row at once, then the event.
+        // As the API: the rows beside the event at once (the open-order row is its intent), then
+        // the event.
         let json = serde_json::to_string(&envelope).map_err(|e| OpError(format!("encode: {e}")))?;
         tokio::try_join!(
             self.customers.record(customer_id, &row),
             self.open_orders
                 .add(self.region.as_str(), order_id, envelope.occurred_at),
-            self.outbox.put(&envelope, &json),
         )
         .map_err(cql("placement rows"))?;
         match self
@@ -213,11 +210,8 @@ impl RawBackend {
             self.producer
                 .send(record, Duration::from_secs(10))
                 .await
-                .map_err(|(e, _)| OpError(format!("kafka: produce: {e}")))?;
-            self.outbox
-                .delete(order_id, envelope.event_id)
-                .await
-                .map_err(cql("outbox delete"))
+                .map(|_| ())
+                .map_err(|(e, _)| OpError(format!("kafka: produce: {e}")))
         };
         let ack = Instant::now();
         produce.await?;

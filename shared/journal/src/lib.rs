@@ -1,27 +1,32 @@
 //! The journal: appends an order's events to the event store and gets every appended event onto
 //! the region's `orders` topic, with no loss between the two writes.
 //!
-//! The API's writes (a placement, a cancel) write the outbox row (the intent), then the event. On
-//! success the event is published at once and its outbox row deleted; if the process dies between
-//! the write and the produce, the relay finds the row, checks the event is really in the store,
-//! and publishes it. The worker's saga events need no outbox: the worker publishes them before it
-//! lets go of the record that started the pass, and a redelivered record publishes them again.
-//! Consumers dedupe by event id, so an event published twice is harmless
-//! (docs/decisions/0002-outbox.md, docs/decisions/0006-write-path.md).
+//! A cancel writes its outbox row (the intent), then the event. A placement needs no outbox row:
+//! its open-orders row, written before the event, is its intent. On success the event is published
+//! at once (and a cancel's outbox row deleted); if the process dies between the write and the
+//! produce, a relay finds the intent, checks the event is really in the store, and publishes it.
+//! The worker's saga events need no intent: the worker publishes them before it lets go of the
+//! record that started the pass, and a redelivered record publishes them again. Consumers dedupe by
+//! event id, so an event published twice is harmless (docs/decisions/0002-outbox.md,
+//! docs/decisions/0006-write-path.md).
+mod placements;
 mod relay;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use orders_domain::{EventEnvelope, Region};
 use orders_log::ORDERS_TOPIC;
 use orders_store::events::Write;
+use orders_store::open_orders::OpenOrders;
 use orders_store::outbox::Outbox;
 use orders_store::{Appended, Durability, EventStore, StoreError};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tracing::{debug, error, warn};
 
+pub use placements::{PlacementStats, RecentOrders};
 pub use relay::RelayStats;
 
 /// Kafka headers every published event carries.
@@ -29,9 +34,13 @@ pub const HEADER_EVENT_ID: &str = "event_id";
 pub const HEADER_EVENT_TYPE: &str = "event_type";
 pub const HEADER_ORIGIN_REGION: &str = "origin_region";
 
-/// Proof that an event's outbox row is written: the encoded event, to publish once it is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Intent(pub String);
+/// A relay leaves intents younger than this to the fast path.
+pub const MIN_AGE: Duration = Duration::from_secs(2);
+
+/// An intent whose event is not in the store this long after it was made is dropped: its writer is
+/// gone and acknowledged nothing. A writer refuses to append an event made more than half of this
+/// ago, so no acknowledged event depends on a dropped intent.
+pub const ABANDON_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -47,6 +56,10 @@ pub enum JournalError {
     /// appended, so nothing acknowledged depends on that row.
     #[error("event {event_id}: its outbox row was written {late_ms} ms after the event was made")]
     OutboxLate { event_id: uuid::Uuid, late_ms: i64 },
+    /// The placement came so late that the relay may already have dropped its open-orders row as
+    /// abandoned: the event is not written, so nothing acknowledged depends on that row.
+    #[error("placement {event_id} came {late_ms} ms after the event was made")]
+    PlacementLate { event_id: uuid::Uuid, late_ms: i64 },
     #[error("event {event_id} not published")]
     Publish {
         event_id: uuid::Uuid,
@@ -71,7 +84,7 @@ impl JournalError {
         match self {
             JournalError::Store(e) => e.is_transient(),
             JournalError::Encode { .. } => false,
-            JournalError::OutboxLate { .. } => true,
+            JournalError::OutboxLate { .. } | JournalError::PlacementLate { .. } => true,
             JournalError::Publish { source, .. } => match source {
                 KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_) | KafkaError::Nul(_) => false,
                 other => !matches!(
@@ -124,6 +137,12 @@ pub enum CrashPoint {
 pub struct Journal {
     store: EventStore,
     outbox: Outbox,
+    open_orders: OpenOrders,
+    /// Orders whose placement this process published, or found nothing of its own to publish for:
+    /// the placement relay reads none of their streams again.
+    recent: RecentOrders,
+    /// Placements written whose produce failed: the placement relay retries them from memory.
+    unpublished: std::sync::Mutex<HashMap<uuid::Uuid, EventEnvelope>>,
     /// Replaced when librdkafka reports a fatal error (an idempotent producer that lost its
     /// sequence, say): such a producer refuses every later record until it is recreated.
     producer: std::sync::RwLock<FutureProducer>,
@@ -141,12 +160,16 @@ impl Journal {
         crash: CrashPoint,
     ) -> Result<Arc<Self>, JournalError> {
         let outbox = Outbox::new(session.clone(), region.as_str()).await?;
+        let open_orders = OpenOrders::new(session.clone()).await?;
         let reach = orders_store::reach::Reach::default();
         let store = EventStore::new(session, region, reach).await?;
         let producer = create_producer(kafka_bootstrap)?;
         Ok(Arc::new(Journal {
             store,
             outbox,
+            open_orders,
+            recent: RecentOrders::default(),
+            unpublished: std::sync::Mutex::default(),
             producer: std::sync::RwLock::new(producer),
             bootstrap: kafka_bootstrap.into(),
             durability,
@@ -175,22 +198,28 @@ impl Journal {
         Ok(outcome)
     }
 
-    /// Writes the outbox row of an order's placement, the first half of `place`: the caller may
-    /// run it beside other writes that do not depend on it.
-    pub async fn intend_placement(&self, event: &EventEnvelope) -> Result<Intent, JournalError> {
-        Ok(Intent(self.intend(event).await?))
-    }
-
-    /// Writes an order's placement (the caller holds its idempotency claim) once its outbox row is
-    /// written (`intend_placement`); once written, publishes it in the background. The outbox row
-    /// covers a crash in between.
-    pub async fn place(
-        self: &Arc<Self>,
-        event: &EventEnvelope,
-        intent: Intent,
-    ) -> Result<Appended, JournalError> {
+    /// Writes an order's placement (the caller holds its idempotency claim and wrote its
+    /// open-orders row, the intent); once written, publishes it in the background. The placement
+    /// relay covers a crash in between.
+    pub async fn place(self: &Arc<Self>, event: &EventEnvelope) -> Result<Appended, JournalError> {
+        if let Some(late_ms) = late_by(event.event_id, chrono::Utc::now())
+            && late_ms > (ABANDON_AFTER / 2).as_millis() as i64
+        {
+            return Err(JournalError::PlacementLate {
+                event_id: event.event_id,
+                late_ms,
+            });
+        }
         let outcome = self.store.write(event, self.durability, Write::Placement).await?;
-        self.after_write(event, intent.0, &outcome).await;
+        if self.crash == CrashPoint::AfterAppend {
+            warn!(event_id = %event.event_id, "crash point after append reached: aborting");
+            std::process::abort();
+        }
+        let journal = self.clone();
+        let event = event.clone();
+        tokio::spawn(async move {
+            journal.publish_placement(event).await;
+        });
         Ok(outcome)
     }
 
@@ -232,7 +261,7 @@ impl Journal {
         Ok(json)
     }
 
-    /// Publishes a written event in the background and drops its outbox row; drops the row of
+    /// Publishes a written cancel in the background and drops its outbox row; drops the row of
     /// an event that lost its position.
     async fn after_write(self: &Arc<Self>, event: &EventEnvelope, json: String, outcome: &Appended) {
         match outcome {

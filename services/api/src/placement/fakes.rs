@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use orders_domain::{EventEnvelope, OrderStream};
-use orders_journal::{Intent, JournalError};
+use orders_journal::JournalError;
 use orders_store::customers::CustomerOrder;
 use orders_store::idempotency::{ClaimRequest, KeyRecord, Scope};
 use orders_store::reach::Reach;
@@ -50,6 +50,7 @@ pub struct FakeOrders {
     other_region_down: Mutex<bool>,
     failing_places: Mutex<usize>,
     failing_reads: Mutex<usize>,
+    failing_open_orders: Mutex<usize>,
 }
 
 impl FakeOrders {
@@ -62,6 +63,7 @@ impl FakeOrders {
             other_region_down: Mutex::new(false),
             failing_places: Mutex::default(),
             failing_reads: Mutex::default(),
+            failing_open_orders: Mutex::default(),
         }
     }
 
@@ -73,6 +75,11 @@ impl FakeOrders {
     /// The next `n` placement writes fail (nothing written).
     pub fn fail_places(&self, n: usize) {
         *self.failing_places.lock().unwrap() = n;
+    }
+
+    /// The next `n` open-orders rows (the placements' intents) fail to be written.
+    pub fn fail_open_orders(&self, n: usize) {
+        *self.failing_open_orders.lock().unwrap() = n;
     }
 
     /// The next `n` stream reads fail.
@@ -123,15 +130,16 @@ impl Orders for FakeOrders {
         order_id: Uuid,
         _placed_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // The customer row may be written meanwhile, as it may beside a real write.
+        tokio::task::yield_now().await;
+        if take(&self.failing_open_orders) {
+            return Err(timeout("add open order"));
+        }
         self.wrote.lock().unwrap().push(Wrote::OpenOrder(order_id));
         Ok(())
     }
 
-    async fn intend(&self, envelope: &EventEnvelope) -> Result<Intent, JournalError> {
-        Ok(Intent(envelope.event_id.to_string()))
-    }
-
-    async fn place(&self, envelope: &EventEnvelope, _intent: Intent) -> Result<Appended, JournalError> {
+    async fn place(&self, envelope: &EventEnvelope) -> Result<Appended, JournalError> {
         if take(&self.failing_places) {
             return Err(JournalError::Store(timeout("place")));
         }

@@ -116,7 +116,16 @@ async fn a_new_order_is_created_with_its_placement_written_after_its_rows() {
     assert_eq!(durability, "global");
     assert_eq!(api.counted("global"), 1);
     let wrote = api.orders.wrote();
-    assert_eq!(wrote.len(), 3);
+    assert_eq!(
+        wrote.len(),
+        3,
+        "the customer row, the open order and the event: {wrote:?}"
+    );
+    assert!(
+        wrote[..2].contains(&Wrote::OpenOrder(state.order_id)),
+        "the open-orders row, the placement's intent, comes before the event: {wrote:?}"
+    );
+    assert!(wrote[..2].contains(&Wrote::CustomerRow(state.order_id)));
     assert_eq!(wrote[2], Wrote::Placement(state.order_id), "the event comes last");
     assert_eq!(api.orders.events(state.order_id).len(), 1);
     assert_eq!(api.claims.count(), 1, "a claim is never released on success");
@@ -344,6 +353,26 @@ async fn a_failed_placement_write_is_unavailable_and_blocks_retries_only_while_i
     let (state, _) = created(api.place("k1", &[(MUG, 2)]).await.unwrap());
 
     assert_eq!(api.orders.events(state.order_id).len(), 1);
+}
+
+#[tokio::test]
+async fn a_placement_whose_open_order_row_fails_writes_no_event_and_a_retry_places_it() {
+    let api = Api::global();
+    api.orders.fail_open_orders(1);
+
+    let error = api.place("k1", &[(MUG, 2)]).await.unwrap_err();
+    assert_eq!(status(&error), 503);
+    let order_id = order_id_for(CLIENT, "k1");
+    assert!(
+        api.orders.events(order_id).is_empty(),
+        "no event without its intent: nothing could publish it after a crash"
+    );
+    assert!(!api.orders.wrote().contains(&Wrote::Placement(order_id)));
+    api.claims.age(TimeDelta::seconds(11));
+    let (state, _) = created(api.place("k1", &[(MUG, 2)]).await.unwrap());
+
+    assert_eq!(api.orders.events(state.order_id).len(), 1);
+    assert!(api.orders.wrote().contains(&Wrote::OpenOrder(order_id)));
 }
 
 #[tokio::test]
