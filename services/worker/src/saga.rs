@@ -195,7 +195,8 @@ impl<S: Services> Processor<S> {
     /// Advances the order as far as it can go now, then publishes what the pass wrote.
     ///
     /// Saga events are written without a condition (docs/decisions/0006-write-path.md); once per
-    /// round the pass reads the stream back. An event a concurrent cancel displaced is gone: if it
+    /// round the pass reads the positions it wrote back (ids only), and the whole stream when they
+    /// are not exactly as written. An event a concurrent cancel displaced is gone: if it
     /// recorded an effect it is written again at the next free position, and the pass goes on
     /// from the stream as it now is (compensating, since the order was cancelled).
     pub async fn process_order(&self, order_id: Uuid) -> Result<Pass, ProcessError> {
@@ -215,6 +216,11 @@ impl<S: Services> Processor<S> {
         for _ in 0..MAX_ROUNDS {
             let ended = self.steps(&mut stream, &mut written).await?;
             self.flush(&mut written).await?;
+            if !written.unverified.is_empty() && self.kept_positions(&written.unverified).await? {
+                // Every event of the round is where it was written and nothing came after it in
+                // this region's lane: the stream as this pass built it is the stream as stored.
+                publish.append(&mut written.unverified);
+            }
             if !written.unverified.is_empty() {
                 stream = self.journal.read_stream(order_id).await?;
                 let (kept, displaced): (Vec<_>, Vec<_>) = written
@@ -246,6 +252,18 @@ impl<S: Services> Processor<S> {
             outcome,
             appended: publish.iter().map(|e| e.event_id).collect(),
         })
+    }
+
+    /// Whether this region's lane holds exactly `events` from the first of their positions on (read
+    /// without the events themselves). Anything else (one displaced by a cancel, a cancel just
+    /// after them) makes the caller read the whole stream.
+    async fn kept_positions(&self, events: &[EventEnvelope]) -> Result<bool, ProcessError> {
+        let Some(first) = events.iter().map(|e| e.seq).min() else {
+            return Ok(true);
+        };
+        let order_id = events[0].order_id;
+        let lane = self.journal.lane_from(order_id, &self.region, first).await?;
+        Ok(lane.len() == events.len() && events.iter().all(|e| lane.contains(&(e.seq, e.event_id))))
     }
 
     /// Publishes events in parallel and remembers them as published.

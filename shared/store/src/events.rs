@@ -94,6 +94,7 @@ pub struct EventStore {
     insert_low: PreparedStatement,
     read: PreparedStatement,
     read_at: PreparedStatement,
+    read_lane_from: PreparedStatement,
 }
 
 impl EventStore {
@@ -135,6 +136,11 @@ impl EventStore {
             "SELECT event_id FROM orders.order_events WHERE order_id = ? AND origin_region = ? AND seq = ?",
         )
         .await?;
+        let read_lane_from = prepare(
+            &session,
+            "SELECT seq, event_id FROM orders.order_events WHERE order_id = ? AND origin_region = ? AND seq >= ?",
+        )
+        .await?;
         Ok(EventStore {
             session,
             region,
@@ -143,6 +149,7 @@ impl EventStore {
             insert,
             insert_low,
             read,
+            read_lane_from,
             read_at,
         })
     }
@@ -360,6 +367,33 @@ impl EventStore {
             })?;
         }
         Ok(stream)
+    }
+
+    /// The positions of `region`'s lane from `from_seq` on, and the event id at each: what a
+    /// writer reads back to learn whether its writes kept their positions, without the events.
+    pub async fn lane_from(
+        &self,
+        order_id: Uuid,
+        region: &Region,
+        from_seq: u64,
+    ) -> Result<Vec<(u64, Uuid)>, StoreError> {
+        let result = self
+            .session
+            .execute_unpaged(&self.read_lane_from, (order_id, region.as_str(), from_seq as i64))
+            .await
+            .map_err(|e| StoreError::query("read lane", e))?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| StoreError::query("read lane", e))?;
+        let mut lane = Vec::new();
+        for row in rows
+            .rows::<(i64, Uuid)>()
+            .map_err(|e| StoreError::query("read lane", e))?
+        {
+            let (seq, id) = row.map_err(|e| StoreError::query("read lane", e))?;
+            lane.push((seq.max(0) as u64, id));
+        }
+        Ok(lane)
     }
 
     /// The event id stored at a lane position of this region, if any.

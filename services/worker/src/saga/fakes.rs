@@ -103,9 +103,16 @@ pub struct FakeLanes {
     racing: Mutex<Option<RacingCancel>>,
     failing_writes: Mutex<usize>,
     failing_publishes: Mutex<usize>,
+    /// Reads of a whole stream.
+    full_reads: Mutex<usize>,
 }
 
 impl FakeLanes {
+    /// Reads of a whole stream so far.
+    pub fn full_reads(&self) -> usize {
+        *self.full_reads.lock().unwrap()
+    }
+
     /// Stores an event as if another writer had (the API, another region's worker, an earlier pass).
     pub fn given(&self, event: EventEnvelope) {
         let at = (event.order_id, event.origin_region.clone(), event.seq);
@@ -187,7 +194,22 @@ impl FakeLanes {
 
 impl Lanes for FakeLanes {
     async fn read_stream(&self, order_id: Uuid) -> Result<OrderStream, StoreError> {
+        *self.full_reads.lock().unwrap() += 1;
         Ok(self.stream(order_id))
+    }
+
+    async fn lane_from(
+        &self,
+        order_id: Uuid,
+        region: &Region,
+        from_seq: u64,
+    ) -> Result<Vec<(u64, Uuid)>, StoreError> {
+        let rows = self.rows.lock().unwrap();
+        Ok(rows
+            .iter()
+            .filter(|((id, lane, seq), _)| *id == order_id && lane == region && *seq >= from_seq)
+            .map(|((_, _, seq), e)| (*seq, e.event_id))
+            .collect())
     }
 
     async fn write_saga(&self, events: &[EventEnvelope]) -> Result<(), JournalError> {

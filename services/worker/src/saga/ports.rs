@@ -7,7 +7,7 @@
 //! concrete and `Send`, so the bound the lint asks for is never needed.
 #![allow(async_fn_in_trait)]
 
-use orders_domain::{EventEnvelope, Money, OrderStream};
+use orders_domain::{EventEnvelope, Money, OrderStream, Region};
 use orders_journal::{Journal, JournalError};
 use orders_store::reach::Reach;
 use orders_store::stock::Reservation;
@@ -21,6 +21,13 @@ use crate::payment::{Authorization, PaymentClient, PaymentError};
 pub trait Lanes {
     /// Every event of the order visible in this region, from all lanes.
     async fn read_stream(&self, order_id: Uuid) -> Result<OrderStream, StoreError>;
+    /// `region`'s lane of the order from `from_seq` on: (position, event id), without the events.
+    async fn lane_from(
+        &self,
+        order_id: Uuid,
+        region: &Region,
+        from_seq: u64,
+    ) -> Result<Vec<(u64, Uuid)>, StoreError>;
     /// Writes saga events of one order to this region's lane in one request, without a condition
     /// and never over an event already at a position (a cancel that took it keeps it).
     async fn write_saga(&self, events: &[EventEnvelope]) -> Result<(), JournalError>;
@@ -81,6 +88,15 @@ impl Services for Live {
 impl Lanes for Journal {
     async fn read_stream(&self, order_id: Uuid) -> Result<OrderStream, StoreError> {
         self.store().read_stream(order_id).await
+    }
+
+    async fn lane_from(
+        &self,
+        order_id: Uuid,
+        region: &Region,
+        from_seq: u64,
+    ) -> Result<Vec<(u64, Uuid)>, StoreError> {
+        self.store().lane_from(order_id, region, from_seq).await
     }
 
     async fn write_saga(&self, events: &[EventEnvelope]) -> Result<(), JournalError> {

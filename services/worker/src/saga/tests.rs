@@ -103,6 +103,29 @@ async fn a_placed_order_is_reserved_authorized_and_confirmed_in_one_pass() {
 }
 
 #[tokio::test]
+async fn a_pass_no_cancel_meets_reads_the_whole_stream_once_and_its_own_positions_after() {
+    let world = stocked();
+    let order = world.placed_in(&eu(), &[(MUG, 2)]);
+
+    world.worker(&eu()).process_order(order).await.unwrap();
+
+    assert_eq!(world.lanes.full_reads(), 1, "the read that starts the pass");
+    assert_eq!(world.lanes.writes().len(), 3);
+}
+
+#[tokio::test]
+async fn a_pass_whose_write_a_cancel_displaced_reads_the_whole_stream_again() {
+    let world = stocked();
+    let order = world.placed_in(&eu(), &[(MUG, 2)]);
+    world.lanes.cancel_displacing(&eu(), "PaymentAuthorized");
+
+    world.worker(&eu()).process_order(order).await.unwrap();
+
+    assert!(world.lanes.full_reads() > 1, "{}", world.lanes.full_reads());
+    assert_eq!(world.state(order).status.as_str(), "cancelled");
+}
+
+#[tokio::test]
 async fn every_saga_event_of_a_pass_is_published_once_and_remembered() {
     let world = stocked();
     let order = world.placed_in(&eu(), &[(MUG, 2)]);
