@@ -6,8 +6,14 @@
 //! stack's own eu API runs an older build.
 use std::time::Duration;
 
+use chrono::Utc;
+use orders_domain::{OrderEvent, OrderStream, Region, next_envelope};
+use orders_journal::{ABANDON_AFTER, CrashPoint, Journal, JournalError, MIN_AGE};
+use orders_store::Durability;
+use orders_store::open_orders::OpenOrders;
+use orders_store::outbox::shard_of;
 use orders_tests::api::{ApiClient, fresh_key, sample_order};
-use orders_tests::{kafka, region};
+use orders_tests::{kafka, region, session};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -99,4 +105,94 @@ impl Drop for Restarted {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A journal of region `name` over eu's Cassandra and Kafka.
+async fn journal(name: &str) -> std::sync::Arc<Journal> {
+    let eu = region("eu");
+    Journal::new(
+        session(&eu).await,
+        Region::new(name).unwrap(),
+        &eu.kafka,
+        Durability::Local,
+        CrashPoint::Never,
+    )
+    .await
+    .expect("journal")
+}
+
+#[tokio::test]
+async fn a_placement_made_so_long_before_its_write_that_its_intent_may_be_dropped_is_refused() {
+    let journal = journal("eu").await;
+    let here = Region::new("eu").unwrap();
+    let order_id = Uuid::new_v4();
+    let late = ABANDON_AFTER / 2 + Duration::from_secs(5);
+    let t = Utc::now() - chrono::TimeDelta::from_std(late).unwrap();
+    let made = Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        t.timestamp() as u64,
+        t.timestamp_subsec_nanos(),
+    ));
+    let envelope = next_envelope(
+        &OrderStream::new(order_id),
+        &here,
+        OrderEvent::OrderConfirmed {},
+        made,
+        t,
+    );
+
+    match journal.place(&envelope).await {
+        Err(JournalError::PlacementLate { event_id, late_ms }) => {
+            assert_eq!(event_id, envelope.event_id);
+            assert!(late_ms >= late.as_millis() as i64, "late by {late_ms} ms");
+        }
+        other => panic!("a late placement must be refused, got {other:?}"),
+    }
+    let stored = journal.store().read_stream(order_id).await.expect("read");
+    assert!(stored.is_empty(), "nothing written: {:?}", stored.ordered());
+}
+
+#[tokio::test]
+async fn an_open_order_whose_placement_never_happened_is_removed_but_not_a_retry_written_since() {
+    // A region of its own, whose open orders no other relay reads.
+    let origin = format!("test-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let eu = region("eu");
+    let open_orders = OpenOrders::new(session(&eu).await).await.expect("open orders");
+    let order_id = Uuid::new_v4();
+    let long_ago = Utc::now() - chrono::TimeDelta::from_std(ABANDON_AFTER * 2).unwrap();
+    let row = async || {
+        let rows = (open_orders.list_placed(&origin, shard_of(order_id)).await).expect("list");
+        rows.into_iter().find(|r| r.order_id == order_id)
+    };
+    open_orders.add(&origin, order_id, long_ago).await.expect("add");
+    let first = row().await.expect("the row is listed");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // A retry of the same key writes the row again.
+    open_orders
+        .add(&origin, order_id, long_ago)
+        .await
+        .expect("add again");
+    let again = row().await.expect("the row is listed");
+    assert!(again.written_at > first.written_at, "{again:?} after {first:?}");
+
+    open_orders.abandon(&origin, &first).await.expect("abandon");
+    assert_eq!(
+        row().await,
+        Some(again),
+        "the retry's row outlives the first one's removal"
+    );
+
+    // The relay finds no events of the order long after its row was written: nothing was
+    // acknowledged, the row goes.
+    let stats = journal(&origin)
+        .await
+        .relay_placements_once(MIN_AGE, ABANDON_AFTER)
+        .await
+        .expect("relay pass");
+    assert_eq!(
+        (stats.read, stats.abandoned, stats.published),
+        (1, 1, 0),
+        "{stats:?}"
+    );
+    assert_eq!(row().await, None, "the abandoned open order is gone");
 }
