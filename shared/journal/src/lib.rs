@@ -202,9 +202,9 @@ impl Journal {
     /// open-orders row, the intent); once written, publishes it in the background. The placement
     /// relay covers a crash in between.
     pub async fn place(self: &Arc<Self>, event: &EventEnvelope) -> Result<Appended, JournalError> {
-        if let Some(late_ms) = late_by(event.event_id, chrono::Utc::now())
-            && late_ms > (ABANDON_AFTER / 2).as_millis() as i64
-        {
+        // Measured from the placement's time, which its open-orders row carries as `placed_at`.
+        let late_ms = (chrono::Utc::now() - event.occurred_at).num_milliseconds();
+        if late_ms > (ABANDON_AFTER / 2).as_millis() as i64 {
             return Err(JournalError::PlacementLate {
                 event_id: event.event_id,
                 late_ms,
