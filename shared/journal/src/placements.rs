@@ -23,7 +23,7 @@ use crate::{ABANDON_AFTER, Journal, JournalError, MIN_AGE};
 /// How often the open-orders rows are read. Reading a shard also reads the tombstone of every order
 /// finished within the table's `gc_grace_seconds` (an hour), so this runs far less often than the
 /// retry of this process's failed produces, which reads nothing.
-pub const SCAN_EVERY: Duration = Duration::from_secs(10);
+pub const SCAN_EVERY: Duration = Duration::from_secs(30);
 
 /// Failed produces kept for a retry; beyond this the scan finds them.
 const UNPUBLISHED_CAP: usize = 10_000;
