@@ -243,9 +243,10 @@ pub struct Bounds {
     pub tight: usize,
 }
 
-/// A standing queue is three windows of 100 ms in a row whose fastest answer took more than 50 ms
-/// (quiet answers take under 10); the tight bound holds for a second after the last request it shed.
-pub const PRESSURE_TARGET: Duration = Duration::from_millis(50);
+/// A standing queue is three windows of 100 ms in a row whose fastest answer took more than 100 ms
+/// (quiet answers take under 10, and a placement slower than 100 ms at p99 is what the benchmarks
+/// call broken); the tight bound holds for a second after the last request it shed.
+pub const PRESSURE_TARGET: Duration = Duration::from_millis(100);
 const PRESSURE_WINDOW: Duration = Duration::from_millis(100);
 const PRESSURE_HOLD: Duration = Duration::from_secs(1);
 
