@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use orders_domain::{EventEnvelope, OrderEvent, OrderState, OrderStream, Region, SagaStep, next_envelope};
-use orders_journal::JournalError;
+use orders_journal::{JournalError, RecentIds};
 use orders_store::StoreError;
 use orders_store::stock::Reservation;
 use tracing::{debug, info};
@@ -71,7 +71,7 @@ pub struct Processor<S: Services = Live> {
     pub owners: S::Ownership,
     pub placed_to_final: prometheus::Histogram,
     /// Saga events this worker published lately: their records need no pass of their own.
-    pub recent: RecentEvents,
+    pub recent: RecentIds,
     /// One pass at a time per order in this process (the consumer and a takeover sweep may meet).
     passes: OrderLocks,
 }
@@ -167,7 +167,7 @@ impl<S: Services> Processor<S> {
             payment,
             owners,
             placed_to_final,
-            recent: RecentEvents::default(),
+            recent: RecentIds::default(),
             passes: OrderLocks::default(),
         }
     }
@@ -426,33 +426,6 @@ impl<S: Services> Processor<S> {
                 .await?;
         }
         Ok(())
-    }
-}
-
-/// A bounded memory of event ids, oldest forgotten first.
-#[derive(Default)]
-pub struct RecentEvents {
-    inner: std::sync::Mutex<(std::collections::HashSet<Uuid>, std::collections::VecDeque<Uuid>)>,
-}
-
-impl RecentEvents {
-    const CAPACITY: usize = 200_000;
-
-    pub fn insert(&self, id: Uuid) {
-        let mut guard = self.inner.lock().expect("recent lock");
-        let (set, order) = &mut *guard;
-        if set.insert(id) {
-            order.push_back(id);
-            if order.len() > Self::CAPACITY
-                && let Some(old) = order.pop_front()
-            {
-                set.remove(&old);
-            }
-        }
-    }
-
-    pub fn contains(&self, id: Uuid) -> bool {
-        self.inner.lock().expect("recent lock").0.contains(&id)
     }
 }
 

@@ -10,6 +10,7 @@
 //! event id, so an event published twice is harmless (docs/decisions/0002-outbox.md,
 //! docs/decisions/0006-write-path.md).
 mod placements;
+mod recent;
 mod relay;
 
 use std::collections::HashMap;
@@ -26,7 +27,8 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tracing::{debug, error, warn};
 
-pub use placements::{PlacementStats, RecentOrders};
+pub use placements::PlacementStats;
+pub use recent::RecentIds;
 pub use relay::RelayStats;
 
 /// Kafka headers every published event carries.
@@ -140,7 +142,8 @@ pub struct Journal {
     open_orders: OpenOrders,
     /// Orders whose placement this process published, or found nothing of its own to publish for:
     /// the placement relay reads none of their streams again.
-    recent: RecentOrders,
+    /// The orders whose placement this process published or judged not its own.
+    recent: RecentIds,
     /// Placements written whose produce failed: the placement relay retries them from memory.
     unpublished: std::sync::Mutex<HashMap<uuid::Uuid, EventEnvelope>>,
     /// Replaced when librdkafka reports a fatal error (an idempotent producer that lost its
@@ -168,7 +171,7 @@ impl Journal {
             store,
             outbox,
             open_orders,
-            recent: RecentOrders::default(),
+            recent: RecentIds::default(),
             unpublished: std::sync::Mutex::default(),
             producer: std::sync::RwLock::new(producer),
             bootstrap: kafka_bootstrap.into(),

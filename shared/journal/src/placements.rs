@@ -5,8 +5,7 @@
 //! Only the API runs it. A bounded set of the orders this process published keeps it from reading
 //! the streams of orders the worker has simply not finished yet: each old open order is read, and
 //! republished, at most once per process lifetime (docs/decisions/0002-outbox.md).
-use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -16,7 +15,6 @@ use orders_store::open_orders::OpenOrder;
 use orders_store::outbox::SHARDS;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use uuid::Uuid;
 
 use crate::{ABANDON_AFTER, Journal, JournalError, MIN_AGE};
 
@@ -30,38 +28,6 @@ const UNPUBLISHED_CAP: usize = 10_000;
 
 /// Streams read, or events published, at once in a pass.
 const CONCURRENCY: usize = 16;
-
-/// The orders whose placement this process published or judged not its own, most recent last.
-#[derive(Default)]
-pub struct RecentOrders {
-    inner: Mutex<(HashSet<Uuid>, VecDeque<Uuid>)>,
-}
-
-impl RecentOrders {
-    /// About half an hour of placements at 100/s, a few megabytes.
-    const CAPACITY: usize = 200_000;
-
-    pub fn insert(&self, order_id: Uuid) {
-        let mut guard = self.inner.lock().expect("recent orders lock");
-        let (set, order) = &mut *guard;
-        if set.insert(order_id) {
-            order.push_back(order_id);
-            if order.len() > Self::CAPACITY
-                && let Some(old) = order.pop_front()
-            {
-                set.remove(&old);
-            }
-        }
-    }
-
-    pub fn contains(&self, order_id: Uuid) -> bool {
-        self.inner
-            .lock()
-            .expect("recent orders lock")
-            .0
-            .contains(&order_id)
-    }
-}
 
 /// What one pass of the placement relay did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -234,6 +200,7 @@ mod tests {
     use super::*;
     use chrono::DateTime;
     use orders_domain::{LineItem, Money, ShippingAddress, next_envelope};
+    use uuid::Uuid;
 
     const ABANDON: Duration = Duration::from_secs(30);
 
@@ -314,23 +281,5 @@ mod tests {
         let empty = OrderStream::new(order_id);
         assert_eq!(judge(&empty, &eu, Duration::from_secs(3), ABANDON), Fate::Wait);
         assert_eq!(judge(&empty, &eu, ABANDON, ABANDON), Fate::Abandon);
-    }
-
-    #[test]
-    fn the_recent_orders_forget_the_oldest_beyond_their_capacity() {
-        let recent = RecentOrders::default();
-        let first = Uuid::new_v4();
-        recent.insert(first);
-        recent.insert(first);
-        assert!(recent.contains(first));
-        for _ in 0..RecentOrders::CAPACITY {
-            recent.insert(Uuid::new_v4());
-        }
-        assert!(!recent.contains(first), "the oldest is forgotten");
-        let (set, order) = &*recent.inner.lock().unwrap();
-        assert_eq!(
-            (set.len(), order.len()),
-            (RecentOrders::CAPACITY, RecentOrders::CAPACITY)
-        );
     }
 }
