@@ -27,7 +27,6 @@ pub struct OpenOrders {
     add: PreparedStatement,
     remove: PreparedStatement,
     abandon: PreparedStatement,
-    list: PreparedStatement,
     list_placed: PreparedStatement,
 }
 
@@ -48,11 +47,6 @@ impl OpenOrders {
                 &session,
                 "DELETE FROM orders.open_orders USING TIMESTAMP ? \
                  WHERE origin_region = ? AND shard = ? AND order_id = ?",
-            )
-            .await?,
-            list: prepare(
-                &session,
-                "SELECT order_id FROM orders.open_orders WHERE origin_region = ? AND shard = ?",
             )
             .await?,
             list_placed: prepare(
@@ -125,20 +119,12 @@ impl OpenOrders {
     pub async fn list(&self, origin: &str) -> Result<Vec<Uuid>, StoreError> {
         let mut out = Vec::new();
         for shard in 0..SHARDS {
-            let result = self
-                .session
-                .execute_unpaged(&self.list, (origin, shard))
-                .await
-                .map_err(|e| StoreError::query("list open orders", e))?;
-            let rows = result
-                .into_rows_result()
-                .map_err(|e| StoreError::query("list open orders", e))?;
-            for row in rows
-                .rows::<(Uuid,)>()
-                .map_err(|e| StoreError::query("list open orders", e))?
-            {
-                out.push(row.map_err(|e| StoreError::query("list open orders", e))?.0);
-            }
+            out.extend(
+                self.list_placed(origin, shard)
+                    .await?
+                    .into_iter()
+                    .map(|o| o.order_id),
+            );
         }
         Ok(out)
     }
